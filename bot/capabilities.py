@@ -1,0 +1,48 @@
+"""What each Gemini image model accepts: input image count, output sizes, aspect ratios.
+
+Model ids change often; unknown ids get the conservative defaults and config may override the
+input-image limit (`gemini.max_input_images`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+BASE_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+EXTRA_RATIOS = ("1:4", "4:1", "1:8", "8:1")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCapabilities:
+    """Limits of one model id."""
+
+    max_input_images: int
+    image_sizes: tuple[str, ...]  # empty: the model takes no image_size
+    aspect_ratios: tuple[str, ...]
+    # Gemini 3 models return thought signatures that must be replayed byte-identical.
+    thinking: bool
+    max_inline_image_bytes: int = 7 * 1024 * 1024
+
+
+_DEFAULT = ModelCapabilities(3, (), BASE_RATIOS, thinking=False)
+
+# Longest prefix wins, so "gemini-3.1-flash-image" is matched before "gemini-3".
+_TABLE: dict[str, ModelCapabilities] = {
+    "gemini-2.5-flash-image": ModelCapabilities(3, (), BASE_RATIOS, thinking=False),
+    "gemini-3-pro-image": ModelCapabilities(14, ("1K", "2K", "4K"), BASE_RATIOS, thinking=True),
+    "gemini-3.1-flash-image": ModelCapabilities(
+        14, ("512", "1K", "2K", "4K"), BASE_RATIOS + EXTRA_RATIOS, thinking=True
+    ),
+    "gemini-3.1-flash-lite-image": ModelCapabilities(14, (), BASE_RATIOS, thinking=True),
+    "gemini-nano-banana-2": ModelCapabilities(14, ("1K", "2K", "4K"), BASE_RATIOS, thinking=True),
+}
+
+
+def capabilities_for(model: str, *, max_input_images: int | None = None) -> ModelCapabilities:
+    """Look up `model` (a bare id or `models/<id>`), applying the config override."""
+    name = model.removeprefix("models/")
+    matches = [key for key in _TABLE if name.startswith(key)]
+    caps = _TABLE[max(matches, key=len)] if matches else _DEFAULT
+    if max_input_images is not None:
+        caps = replace(caps, max_input_images=max_input_images)
+    return caps

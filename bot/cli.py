@@ -1,0 +1,91 @@
+"""Command line: `bananabot run` serves the chat platforms; `bananabot chat` is a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+NO_TOKEN = """\
+bananabot: no chat platform is configured, so there is nothing to run.
+Set at least one token, in the environment or in {config}:
+  Telegram: TELEGRAM_BOT_TOKEN=...   or  [telegram] token = "..."   (from @BotFather)
+  Discord:  DISCORD_BOT_TOKEN=...    or  [discord] token = "..."    (Developer Portal > Bot)
+To try the bot without any platform: bananabot chat --config {config} IMAGE.jpg"""
+
+NO_GEMINI_KEY = """\
+bananabot: no Gemini API key is configured.
+Set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment, or [gemini] api_key in {config}.
+Get a key at https://aistudio.google.com/apikey"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bananabot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve Telegram and/or Discord (whichever has a token)")
+    run.add_argument("--config", type=Path, default=None, help="path to config.toml")
+    chat = sub.add_parser("chat", help="a terminal editing thread (needs only a Gemini key)")
+    chat.add_argument("--config", type=Path, default=None, help="path to config.toml")
+    chat.add_argument("--out", type=Path, default=None, help="folder for result images")
+    chat.add_argument("images", nargs="*", type=Path, help="images to attach to the first turn")
+    return parser
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # These log request URLs, and Telegram's contain the bot token.
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "google_genai", "telegram.ext"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `bananabot` command."""
+    args = _parser().parse_args(argv)
+    config_name = str(args.config or "config.toml")
+    try:
+        settings = load_settings(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"bananabot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(settings)
+    if args.command == "run":
+        # Deferred: `chat` and config errors should not pay for importing the server stack.
+        from bot.app import NoPlatformError, enabled_platforms, run_bot  # noqa: PLC0415
+
+        if not enabled_platforms(settings):
+            print(NO_TOKEN.format(config=config_name), file=sys.stderr)
+            return EXIT_CONFIG
+        if not settings.gemini.api_key:
+            print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
+            return EXIT_CONFIG
+        try:
+            asyncio.run(run_bot(settings))
+        except NoPlatformError:  # pragma: no cover - checked above
+            return EXIT_CONFIG
+        except ModuleNotFoundError as exc:
+            print(f"bananabot: adapter not available: {exc.name}", file=sys.stderr)
+            return EXIT_CONFIG
+        return 0
+    if not settings.gemini.api_key:
+        print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
+        return EXIT_CONFIG
+    # Imported by name like the other adapters: the core never imports a platform statically.
+    console = importlib.import_module("adapters.console")
+    out_dir = args.out or settings.storage.data_dir / "console"
+    return int(asyncio.run(console.run_console(settings, args.images, out_dir)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Read config.toml and the environment once into frozen, validated settings.
+
+Secrets may come from the file or the environment; the environment wins. Every unknown key and
+every wrong value stops start-up with a `ConfigError` that names the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_MODEL = "gemini-2.5-flash-image"
+TELEGRAM_API = "https://api.telegram.org/bot"
+TELEGRAM_FILES = "https://api.telegram.org/file/bot"
+DISCORD_API = "https://discord.com/api/v10"
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiSettings:
+    """How to reach the image model."""
+
+    api_key: str = ""
+    model: str = DEFAULT_MODEL
+    api_version: str = "v1beta"
+    base_url: str = ""
+    timeout_s: float = 120.0
+    max_concurrent_requests: int = 8
+    retry_attempts: int = 3
+    retry_backoff_s: float = 1.0  # first backoff after a 5xx or timeout; doubles per attempt
+    # Models users may pick in /settings; the configured `model` is always allowed.
+    allowed_models: tuple[str, ...] = ()
+    # Overrides of the built-in capability table (bot.capabilities) for `model`.
+    max_input_images: int | None = None
+    context_budget_mb: float = 16.0
+    system_instruction: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """Where the SQLite file and the image folder live."""
+
+    data_dir: Path = Path("data")
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    """Telegram Bot API connection."""
+
+    token: str = ""
+    api_base_url: str = TELEGRAM_API
+    file_base_url: str = TELEGRAM_FILES
+    mode: str = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    """Discord REST and gateway connection."""
+
+    token: str = ""
+    api_base_url: str = DISCORD_API
+    gateway_url: str = DISCORD_GATEWAY
+    message_content_intent: bool = True
+    auto_thread: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    """Who may use the bot; empty lists mean no restriction."""
+
+    allowed_chats: tuple[str, ...] = ()
+    allowed_users: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Input bounds that protect the model bill and the machine."""
+
+    max_prompt_chars: int = 4000
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the bot reads at start-up."""
+
+    gemini: GeminiSettings = field(default_factory=GeminiSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    log_level: str = "INFO"
+
+
+class _Section:
+    """Typed reads from one TOML table that remember which keys were used."""
+
+    def __init__(self, name: str, table: object) -> None:
+        if not isinstance(table, dict):
+            raise ConfigError(name, "must be a table")
+        self.name = name
+        self.table: dict[str, Any] = table
+        self.used: set[str] = set()
+
+    def _get(self, key: str, default: T, kind: type, convert: Callable[[Any], T]) -> T:
+        self.used.add(key)
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        # bool is an int in Python; a TOML `true` for a number is still a mistake.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ConfigError(f"{self.name}.{key}", f"expected {kind.__name__}, got {value!r}")
+        return convert(value)
+
+    def string(self, key: str, default: str) -> str:
+        return self._get(key, default, str, str)
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self._get(key, default, bool, bool)
+
+    def integer(self, key: str, default: int, *, minimum: int = 0) -> int:
+        value = self._get(key, default, int, int)
+        if value < minimum:
+            raise ConfigError(f"{self.name}.{key}", f"must be >= {minimum}, got {value}")
+        return value
+
+    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+        self.used.add(key)
+        value = self.table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{self.name}.{key}", f"expected a number, got {value!r}")
+        if value < minimum:
+            raise ConfigError(f"{self.name}.{key}", f"must be >= {minimum}, got {value}")
+        return float(value)
+
+    def optional_int(self, key: str) -> int | None:
+        if key not in self.table:
+            self.used.add(key)
+            return None
+        return self.integer(key, 0, minimum=1)
+
+    def ids(self, key: str) -> tuple[str, ...]:
+        """Read a list of ids; numbers and strings are both accepted (Telegram ids are ints)."""
+        self.used.add(key)
+        value = self.table.get(key, [])
+        if not isinstance(value, list) or any(
+            isinstance(v, bool) or not isinstance(v, int | str) for v in value
+        ):
+            raise ConfigError(f"{self.name}.{key}", f"expected a list of ids, got {value!r}")
+        return tuple(str(v) for v in value)
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        self.used.add(key)
+        value = self.table.get(key, [])
+        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+            raise ConfigError(f"{self.name}.{key}", f"expected a list of strings, got {value!r}")
+        return tuple(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise ConfigError(f"{self.name}.{unknown[0]}", "unknown key (typo?)")
+
+
+def _url(section: _Section, key: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = section.string(key, default).strip()
+    if value and not value.startswith(schemes):
+        raise ConfigError(f"{section.name}.{key}", f"must start with {' or '.join(schemes)}")
+    return value
+
+
+def _secret(section: _Section, key: str, env: Mapping[str, str], *names: str) -> str:
+    from_file = section.string(key, "")
+    for name in names:
+        if env.get(name):
+            return env[name].strip()
+    return from_file.strip()
+
+
+def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Settings:
+    """Validate a parsed TOML document plus the environment into `Settings`."""
+    known = {"gemini", "storage", "telegram", "discord", "access", "limits", "logging"}
+    for name in raw:
+        if name not in known:
+            raise ConfigError(name, "unknown section (typo?)")
+
+    g = _Section("gemini", raw.get("gemini", {}))
+    # GOOGLE_API_KEY first: google-genai itself gives it precedence over GEMINI_API_KEY.
+    gemini = GeminiSettings(
+        api_key=_secret(g, "api_key", env, "GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        model=g.string("model", DEFAULT_MODEL).strip() or DEFAULT_MODEL,
+        api_version=g.string("api_version", "v1beta").strip(),
+        base_url=_url(g, "base_url", "", ("http://", "https://")).rstrip("/"),
+        timeout_s=g.number("timeout_s", 120.0, minimum=0.1),
+        max_concurrent_requests=g.integer("max_concurrent_requests", 8, minimum=1),
+        retry_attempts=g.integer("retry_attempts", 3, minimum=1),
+        retry_backoff_s=g.number("retry_backoff_s", 1.0),
+        allowed_models=g.strings("allowed_models"),
+        max_input_images=g.optional_int("max_input_images"),
+        context_budget_mb=g.number("context_budget_mb", 16.0, minimum=1.0),
+        system_instruction=g.string("system_instruction", ""),
+    )
+    if gemini.api_version not in {"v1", "v1beta", "v1alpha"}:
+        raise ConfigError("gemini.api_version", "must be v1, v1beta or v1alpha")
+    g.finish()
+
+    s = _Section("storage", raw.get("storage", {}))
+    # The container image sets BANANABOT_DATA_DIR=/data so a mounted config needs no edit.
+    data_dir = s.string("data_dir", "data")
+    storage = StorageSettings(
+        data_dir=Path(env.get("BANANABOT_DATA_DIR") or data_dir).expanduser()
+    )
+    s.finish()
+
+    t = _Section("telegram", raw.get("telegram", {}))
+    telegram = TelegramSettings(
+        token=_secret(t, "token", env, "TELEGRAM_BOT_TOKEN"),
+        api_base_url=_url(t, "api_base_url", TELEGRAM_API, ("http://", "https://")),
+        file_base_url=_url(t, "file_base_url", TELEGRAM_FILES, ("http://", "https://")),
+        mode=t.string("mode", "polling"),
+        webhook_url=_url(t, "webhook_url", "", ("https://", "http://")),
+        webhook_listen=t.string("webhook_listen", "0.0.0.0"),
+        webhook_port=t.integer("webhook_port", 8443, minimum=1),
+        webhook_secret=_secret(t, "webhook_secret", env, "TELEGRAM_WEBHOOK_SECRET"),
+    )
+    if telegram.mode not in {"polling", "webhook"}:
+        raise ConfigError(
+            "telegram.mode", f"must be 'polling' or 'webhook', got {telegram.mode!r}"
+        )
+    if telegram.mode == "webhook" and telegram.enabled and not telegram.webhook_url:
+        raise ConfigError("telegram.webhook_url", "is required when mode = 'webhook'")
+    t.finish()
+
+    d = _Section("discord", raw.get("discord", {}))
+    discord = DiscordSettings(
+        token=_secret(d, "token", env, "DISCORD_BOT_TOKEN"),
+        api_base_url=_url(d, "api_base_url", DISCORD_API, ("http://", "https://")).rstrip("/"),
+        gateway_url=_url(d, "gateway_url", DISCORD_GATEWAY, ("ws://", "wss://")),
+        message_content_intent=d.flag("message_content_intent", True),
+        auto_thread=d.flag("auto_thread", False),
+    )
+    d.finish()
+
+    a = _Section("access", raw.get("access", {}))
+    access = AccessSettings(
+        allowed_chats=a.ids("allowed_chats"),
+        allowed_users=a.ids("allowed_users"),
+        admins=a.ids("admins"),
+    )
+    a.finish()
+
+    lim = _Section("limits", raw.get("limits", {}))
+    limits = LimitSettings(
+        max_prompt_chars=lim.integer("max_prompt_chars", 4000, minimum=1),
+        max_image_bytes=lim.integer("max_image_bytes", 20 * 1024 * 1024, minimum=1024),
+        max_image_pixels=lim.integer("max_image_pixels", 40_000_000, minimum=10_000),
+    )
+    lim.finish()
+
+    lg = _Section("logging", raw.get("logging", {}))
+    level = lg.string("level", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("logging.level", "must be DEBUG, INFO, WARNING or ERROR")
+    lg.finish()
+
+    return Settings(
+        gemini=gemini,
+        storage=storage,
+        telegram=telegram,
+        discord=discord,
+        access=access,
+        limits=limits,
+        log_level=level,
+    )
+
+
+def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
+    """Read `path` (if given) and the environment."""
+    raw: dict[str, object] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(str(path), "file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    return parse_settings(raw, env)

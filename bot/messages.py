@@ -1,0 +1,122 @@
+"""User-facing strings in English and Simplified Chinese, picked by the user's locale.
+
+The core hands adapters finished sentences; adapters only add platform formatting. Every key
+exists in every language (a test checks it), placeholders use `str.format` names.
+"""
+
+from __future__ import annotations
+
+EN = "en"
+ZH = "zh-Hans"
+LANGUAGES = (EN, ZH)
+
+_CATALOG: dict[str, dict[str, str]] = {
+    EN: {
+        "working": "Working on it…",
+        "queued": "You are number {position} in the queue.",
+        "done_note_first_frame": "Used the first frame of the animation.",
+        "done_note_images_used": "The model takes {limit} images at most: "
+        "used {used} of {given}.",
+        "done_note_rebased": "Long edit history: the model saw the original, the current image "
+        "and a summary of earlier edits.",
+        "text_only": "The model answered without an image:\n{text}",
+        "need_instruction": "Tell me what to change: send an instruction with the picture.",
+        "need_image_or_text": "Send a picture with an instruction, or describe the image "
+        "you want.",
+        "held_images": "Got your picture. Now tell me what to do with it.",
+        "new_session": "Started fresh. Send a picture with an instruction, or a description.",
+        "prompt_too_long": "That instruction is too long ({length} characters; the limit is "
+        "{limit}). Please shorten it.",
+        "too_many_images_given": "Too many images: the model takes at most {limit}.",
+        "file_too_large": "That file is too large ({size_mb:.1f} MB; "
+        "the limit is {limit_mb:.0f} MB).",
+        "download_failed": "I could not download your file. Please send it again.",
+        "image_empty": "That file is empty.",
+        "image_not_an_image": "That file is not an image I can read. Send a JPEG, PNG, WebP, "
+        "GIF or HEIC picture.",
+        "image_unsupported_format": "That image format is not supported. Send a JPEG, PNG, WebP, "
+        "GIF or HEIC picture.",
+        "image_corrupt": "That image is damaged or incomplete. Please send it again.",
+        "image_too_many_pixels": "That image is too large in pixels to process safely.",
+        "image_too_large": "That image file is too large.",
+        "image_bad_dimensions": "That image has an unusable shape (too thin or empty).",
+        "access_denied": "Sorry, you are not allowed to use this bot here.",
+        "blocked_safety": "Gemini refused this request for safety reasons ({reason}). Try "
+        "rephrasing it.",
+        "blocked_no_image": "Gemini did not produce an image this time ({reason}). Try again or "
+        "rephrase the instruction.",
+        "rate_limited": "Gemini is busy (rate limit). Please try again in a moment.",
+        "rate_limited_wait": "Gemini is busy (rate limit). Please try again in {seconds} seconds.",
+        "model_unavailable": "Gemini is unavailable right now. Please try again shortly.",
+        "model_timeout": "Gemini took too long to answer. Please try again.",
+        "model_not_found": "The model {model} does not exist (any more). The bot owner needs to "
+        "change gemini.model in the config.",
+        "model_rejected": "Gemini rejected the request: {detail}",
+        "internal_error": "Something went wrong on my side. Your message is saved; please try "
+        "again.",
+        "interrupted": "I was restarted while working on this. Press Retry to run it again.",
+        "unknown_result": "I no longer know that image. Send it again with your instruction.",
+        "not_your_chat": "That button belongs to another chat.",
+        "original_caption": "Original, lossless.",
+        "retry_button": "Retry",
+        "original_button": "Original",
+    },
+    ZH: {
+        "working": "正在处理…",
+        "queued": "你排在第 {position} 位。",
+        "done_note_first_frame": "已使用动图的第一帧。",
+        "done_note_images_used": "模型最多接受 {limit} 张图片：已使用 {given} 张中的 {used} 张。",
+        "done_note_rebased": "编辑历史较长：模型看到的是原图、当前图片和之前编辑的摘要。",
+        "text_only": "模型没有生成图片，而是回答：\n{text}",
+        "need_instruction": "请告诉我要修改什么：随图片发送一条指令。",
+        "need_image_or_text": "请发送图片并附上指令，或描述你想要的图片。",
+        "held_images": "收到图片。现在告诉我要怎么修改它。",
+        "new_session": "已重新开始。发送图片和指令，或一段描述。",
+        "prompt_too_long": "指令太长（{length} 个字符，上限 {limit}）。请缩短。",
+        "too_many_images_given": "图片太多：模型最多接受 {limit} 张。",
+        "file_too_large": "文件太大（{size_mb:.1f} MB，上限 {limit_mb:.0f} MB）。",
+        "download_failed": "无法下载你的文件，请重新发送。",
+        "image_empty": "文件是空的。",
+        "image_not_an_image": "无法识别该文件为图片。请发送 JPEG、PNG、WebP、GIF 或 HEIC 图片。",
+        "image_unsupported_format": "不支持该图片格式。请发送 JPEG、PNG、WebP、GIF 或 HEIC 图片。",
+        "image_corrupt": "图片已损坏或不完整，请重新发送。",
+        "image_too_many_pixels": "图片像素过多，无法安全处理。",
+        "image_too_large": "图片文件太大。",
+        "image_bad_dimensions": "图片尺寸不可用（过细或为空）。",
+        "access_denied": "抱歉，你无权在此使用本机器人。",
+        "blocked_safety": "出于安全原因，Gemini 拒绝了此请求（{reason}）。请换个说法。",
+        "blocked_no_image": "Gemini 这次没有生成图片（{reason}）。请重试或换个说法。",
+        "rate_limited": "Gemini 繁忙（速率限制）。请稍后再试。",
+        "rate_limited_wait": "Gemini 繁忙（速率限制）。请在 {seconds} 秒后再试。",
+        "model_unavailable": "Gemini 暂时不可用，请稍后再试。",
+        "model_timeout": "Gemini 响应超时，请重试。",
+        "model_not_found": "模型 {model} 不存在（或已下线）。"
+        "需要机器人管理员修改配置中的 gemini.model。",
+        "model_rejected": "Gemini 拒绝了请求：{detail}",
+        "internal_error": "我这边出了点问题。你的消息已保存，请重试。",
+        "interrupted": "处理期间我被重启了。点“重试”重新生成。",
+        "unknown_result": "我已经找不到那张图片了。请重新发送图片和指令。",
+        "not_your_chat": "这个按钮属于另一个聊天。",
+        "original_caption": "原图（无损）。",
+        "retry_button": "重试",
+        "original_button": "原图",
+    },
+}
+
+
+def language_for(locale: str | None) -> str:
+    """Map a platform locale ("zh", "zh-CN", "zh-hans", "en-US" ...) to a catalog language."""
+    if locale and locale.lower().replace("_", "-").startswith("zh"):
+        return ZH
+    return EN
+
+
+def text(key: str, locale: str | None, **params: object) -> str:
+    """The message `key` in the user's language, with `params` filled in."""
+    template = _CATALOG[language_for(locale)].get(key) or _CATALOG[EN][key]
+    return template.format(**params) if params else template
+
+
+def catalog_keys(language: str) -> set[str]:
+    """Keys defined for a language (for consistency tests)."""
+    return set(_CATALOG[language])

@@ -1,0 +1,71 @@
+"""What adapters hand to the engine: small frozen dataclasses, no platform objects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ChatKey:
+    """Where a conversation happens; links are scoped by it."""
+
+    platform: str  # "telegram" | "discord" | "console"
+    chat_id: str
+    thread_id: str | None = None  # forum topic / Discord thread; informational, not a scope
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who sent a message."""
+
+    user_id: str
+    display_name: str = ""
+    locale: str | None = None  # platform language code ("en", "zh-hans", "zh-CN" ...)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSource:
+    """An attached image that is fetched only after access checks pass."""
+
+    fetch: Callable[[], Awaitable[bytes]]
+    declared_size: int | None = None  # what the platform says, checked before fetching
+    mime_type: str | None = None
+    name: str = ""
+
+    @classmethod
+    def from_bytes(cls, data: bytes, mime_type: str | None = None, name: str = "") -> ImageSource:
+        """Wrap bytes that are already in memory (console, tests)."""
+
+        async def fetch() -> bytes:
+            return data
+
+        return cls(fetch, len(data), mime_type, name)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """Per-request choices; None falls back to chat settings, then the model's default."""
+
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditRequest:
+    """One user message that asks for an image.
+
+    `reply_to` is the platform id of the message the user replied to (in the same chat).
+    `continue_latest` asks to continue from the chat's latest result when there is no reply
+    (private chats, like the Gemini app). `images` keep the user's order and come before `text`.
+    """
+
+    chat: ChatKey
+    author: Author
+    message_id: str
+    text: str
+    images: tuple[ImageSource, ...] = ()
+    reply_to: str | None = None
+    continue_latest: bool = False
+    options: GenerationOptions = field(default_factory=GenerationOptions)

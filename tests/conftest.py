@@ -1,0 +1,115 @@
+"""Shared fixtures: a Gemini fake, settings pointing at it, an engine, an in-memory outbox."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.app import open_engine
+from bot.config import Settings, parse_settings
+from bot.engine import Engine
+from bot.outcome import Failure, Outcome, Success
+from bot.request import Author, ChatKey, EditRequest, ImageSource
+from tests.fakes.gemini import GeminiFake
+
+
+@pytest.fixture
+async def gemini() -> AsyncIterator[GeminiFake]:
+    async with GeminiFake() as fake:
+        yield fake
+
+
+def make_settings(data_dir: Path, fake: GeminiFake, **gemini: Any) -> Settings:
+    """Settings for tests: fast retries, short timeouts, the fake as Gemini."""
+    section: dict[str, Any] = {
+        "api_key": "test-key-123",
+        "base_url": fake.base_url,
+        "timeout_s": 5.0,
+        "retry_backoff_s": 0.01,
+    }
+    section.update(gemini)
+    return parse_settings({"gemini": section, "storage": {"data_dir": str(data_dir)}}, env={})
+
+
+@pytest.fixture
+def settings(tmp_path: Path, gemini: GeminiFake) -> Settings:
+    return make_settings(tmp_path / "data", gemini)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    async with open_engine(settings) as engine:
+        yield engine
+
+
+class RecordingOutbox:
+    """The in-memory test adapter: remembers what the engine posted, numbers the messages."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self.queue_positions: list[int] = []
+        self.posted: list[str] = []
+
+    async def queued(self, position: int) -> None:
+        self.queue_positions.append(position)
+
+    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+        message_id = f"bot-{next(_ids)}"
+        self.outcomes.append(outcome)
+        self.posted.append(message_id)
+        return [message_id]
+
+    @property
+    def last(self) -> Outcome:
+        return self.outcomes[-1]
+
+    @property
+    def success(self) -> Success:
+        assert isinstance(self.last, Success), self.last
+        return self.last
+
+    @property
+    def failure(self) -> Failure:
+        assert isinstance(self.last, Failure), self.last
+        return self.last
+
+
+# Message ids only need to be unique within a chat; one counter serves every test.
+_ids = itertools.count(1)
+CHAT = ChatKey("test", "chat-1")
+ALICE = Author("alice", "Alice", "en")
+
+
+def photo(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small valid JPEG."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def request(
+    text: str,
+    *images: bytes,
+    reply_to: str | None = None,
+    chat: ChatKey = CHAT,
+    author: Author = ALICE,
+    continue_latest: bool = False,
+) -> EditRequest:
+    """A user message as an adapter would hand it over."""
+    return EditRequest(
+        chat=chat,
+        author=author,
+        message_id=f"user-{next(_ids)}",
+        text=text,
+        images=tuple(
+            ImageSource.from_bytes(i, "image/jpeg", f"{n}.jpg") for n, i in enumerate(images)
+        ),
+        reply_to=reply_to,
+        continue_latest=continue_latest,
+    )

@@ -1,0 +1,229 @@
+"""Build good, odd and hostile image files in memory, fast, for tests.
+
+Every function returns fresh-looking `bytes` (cached where building costs more than a few ms;
+bytes are immutable, so sharing is safe). Colours the tests look for are module constants.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import random
+import struct
+import zlib
+from collections.abc import Callable
+
+from PIL import Image, ImageDraw
+
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+BLUE = (0, 0, 255)
+WHITE = (255, 255, 255)
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+Maker = Callable[[], bytes]  # what the tests parametrize over
+
+
+def photo(width: int, height: int, *, noise: float = 0.15, seed: int = 1) -> Image.Image:
+    """Return a photo-like RGB image: smooth gradients plus noise, so JPEG sizes are realistic."""
+    # Above 1500 px, draw small and upscale: noise for 24 Mpx costs ~1 s to generate.
+    upscale = max(1, -(-max(width, height) // 1500))
+    w, h = -(-width // upscale), -(-height // upscale)
+    base = Image.merge(
+        "RGB",
+        (
+            Image.linear_gradient("L").resize((w, h)),
+            Image.radial_gradient("L").resize((w, h)),
+            Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize((w, h)),
+        ),
+    )
+    grain = Image.frombytes("RGB", (w, h), random.Random(seed).randbytes(w * h * 3))
+    image = Image.blend(base, grain, noise)
+    if upscale > 1:
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    return image
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    """Encode `image` with Pillow."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+@functools.cache
+def normal_jpeg() -> bytes:
+    """Return a 1280x960 photo JPEG of about 400 KB, acceptable as is."""
+    return encode(photo(1280, 960), "JPEG", quality=90)
+
+
+def small_png() -> bytes:
+    """Return a 64x48 RGB PNG."""
+    return encode(photo(64, 48), "PNG")
+
+
+def png_with_alpha() -> bytes:
+    """Return a 64x64 RGBA PNG whose left half is fully transparent."""
+    image = Image.new("RGBA", (64, 64), (*RED, 255))
+    ImageDraw.Draw(image).rectangle((0, 0, 31, 63), fill=(0, 0, 0, 0))
+    return encode(image, "PNG")
+
+
+def opaque_rgba_png(width: int = 3200, height: int = 1600) -> bytes:
+    """Return an RGBA PNG whose alpha is 255 everywhere (transparency declared, never used)."""
+    return encode(Image.new("RGBA", (width, height), (*BLUE, 255)), "PNG")
+
+
+def truncated_jpeg() -> bytes:
+    """Return the normal JPEG cut off in the middle of its scan data."""
+    data = normal_jpeg()
+    return data[: len(data) * 6 // 10]
+
+
+def png_with_bad_crc() -> bytes:
+    """Return a small PNG whose IDAT checksum is wrong (pixels still inflate fine)."""
+    data = bytearray(small_png())
+    idat = data.index(b"IDAT")
+    length = struct.unpack(">I", data[idat - 4 : idat])[0]
+    data[idat + 4 + length] ^= 0xFF  # first byte of the CRC after the chunk data
+    return bytes(data)
+
+
+def empty() -> bytes:
+    """Return zero bytes."""
+    return b""
+
+
+def html_named_png() -> bytes:
+    """Return an HTML error page, as a proxy may serve it under a .png name."""
+    return b"<!DOCTYPE html>\n<html><head><title>404</title></head><body>Not found</body></html>\n"
+
+
+def svg() -> bytes:
+    """Return a small SVG document."""
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+        b'<circle cx="50" cy="50" r="40" fill="red"/></svg>\n'
+    )
+
+
+def pdf() -> bytes:
+    """Return the start of a PDF file."""
+    return b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+
+
+def ico() -> bytes:
+    """Return a Windows icon."""
+    return encode(Image.new("RGBA", (32, 32), (*RED, 255)), "ICO")
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload))
+    )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """Return a valid-looking gray PNG declaring width x height, with a few bytes of IDAT."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        _PNG_SIGNATURE
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def strip_png(width: int = 20000, height: int = 1) -> bytes:
+    """Return a real, tiny PNG strip like 20000x1."""
+    return encode(Image.new("L", (width, height), 128), "PNG")
+
+
+def animated_gif(colors: tuple[tuple[int, int, int], ...] = (RED, GREEN, BLUE)) -> bytes:
+    """Return a 64x64 GIF with one solid frame per colour."""
+    frames = [Image.new("RGB", (64, 64), color) for color in colors]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def animated_webp(colors: tuple[tuple[int, int, int], ...] = (RED, GREEN, BLUE)) -> bytes:
+    """Return a 64x64 lossless animated WebP with one solid frame per colour."""
+    frames = [Image.new("RGB", (64, 64), color) for color in colors]
+    return encode(
+        frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100, lossless=True
+    )
+
+
+def heic_encoder_available() -> bool:
+    """Tell whether pillow-heif can encode HEIC here (it needs libheif with x265)."""
+    try:
+        import pillow_heif  # noqa: PLC0415 - optional at test time
+    except ImportError:
+        return False
+    return bool(pillow_heif.libheif_info().get("HEIF"))
+
+
+def heic(width: int = 320, height: int = 240) -> bytes:
+    """Return a HEIC photo, without registering pillow-heif's Pillow plugin."""
+    import pillow_heif  # noqa: PLC0415 - optional at test time
+
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(photo(width, height)).save(buffer, quality=80)
+    return buffer.getvalue()
+
+
+def cmyk_jpeg() -> bytes:
+    """Return a 64x64 CMYK JPEG that shows pure red."""
+    return encode(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG", quality=95)
+
+
+def gray16_png(width: int = 256, height: int = 32) -> bytes:
+    """Return a 16-bit gray PNG (mode I;16) ramping from 0 on the left to 65535 on the right."""
+    row = b"".join(struct.pack("<H", x * 65535 // (width - 1)) for x in range(width))
+    return encode(Image.frombytes("I;16", (width, height), row * height), "PNG")
+
+
+def rgb16_png(width: int = 32, height: int = 16) -> bytes:
+    """Return a 16-bit-per-channel RGB PNG (Pillow reads it as 8-bit RGB)."""
+    pixel = struct.pack(">HHH", 65535, 0, 0)  # red
+    scanlines = (b"\x00" + pixel * width) * height  # filter type 0 on every line
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        _PNG_SIGNATURE
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(scanlines))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def palette_png_with_transparency() -> bytes:
+    """Return a 64x64 palette PNG: left half transparent (index 0), right half red (index 1)."""
+    image = Image.new("P", (64, 64), 1)
+    image.putpalette([*WHITE, *RED])
+    ImageDraw.Draw(image).rectangle((0, 0, 31, 63), fill=0)
+    return encode(image, "PNG", transparency=0)
+
+
+def exif_rotated_jpeg(orientation: int = 6) -> bytes:
+    """Return a 400x200 JPEG, red in its stored top-left corner, tagged with `orientation`."""
+    image = Image.new("RGB", (400, 200), BLUE)
+    ImageDraw.Draw(image).rectangle((0, 0, 59, 59), fill=RED)
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    return encode(image, "JPEG", quality=95, exif=exif.tobytes())
+
+
+@functools.cache
+def huge_jpeg() -> bytes:
+    """Return a 6000x4000 photo JPEG (24 Mpx, about 4 MB), above max_side."""
+    return encode(photo(6000, 4000), "JPEG", quality=90)
+
+
+@functools.cache
+def jpeg_over_output_limit() -> bytes:
+    """Return a 2800x2800 noise JPEG at quality 100: about 11 MB, above Gemini's 7 MB."""
+    return encode(photo(2800, 2800, noise=1.0), "JPEG", quality=100)

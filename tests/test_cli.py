@@ -1,0 +1,82 @@
+"""The command line: clear exits without tokens or with a wrong config; both entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import EXIT_CONFIG, main
+
+ROOT = Path(__file__).parent.parent
+CLEAN_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY", "TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"}
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_run_without_tokens_says_what_to_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", str(ROOT / "config.example.toml")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "TELEGRAM_BOT_TOKEN" in err
+    assert "DISCORD_BOT_TOKEN" in err
+    assert "[telegram] token" in err
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_run_without_gemini_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    assert main(["run"]) == EXIT_CONFIG
+    assert "GEMINI_API_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_wrong_key_stops_start_up_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[telegram]\ntoken = "1:a"\nmdoe = "polling"\n', encoding="utf-8")
+    assert main(["run", "--config", str(config)]) == EXIT_CONFIG
+    assert "telegram.mdoe" in capsys.readouterr().err
+
+
+def test_python_dash_m_bot_is_the_same_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(ROOT / "config.example.toml")],
+        env=CLEAN_ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == EXIT_CONFIG
+    assert "no chat platform is configured" in result.stderr
+
+
+def test_core_never_imports_a_platform_library() -> None:
+    """`bot/` stays platform-neutral: no adapter, PTB or discord.py import anywhere in it."""
+    code = (
+        "import sys, pkgutil, importlib, bot\n"
+        "for m in pkgutil.iter_modules(bot.__path__):\n"
+        "    if m.name != '__main__': importlib.import_module('bot.' + m.name)\n"
+        "top = {n.split('.')[0] for n in sys.modules}\n"
+        "bad = sorted(top & {'telegram', 'discord', 'adapters'})\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == ""
