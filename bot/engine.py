@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from google.genai import types
@@ -45,7 +46,7 @@ from bot.lineage import (
 from bot.model import GenerationSettings, ImageLoader, ModelAnswer
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
-from bot.store import Store
+from bot.store import Store, UsageTotals
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class Engine:
                 request.author.user_id,
                 parent.turn_id,
                 parts,
-                message_id=request.message_id,
+                message_ids=request.message_ids,
                 status=TurnStatus.DRAFT,
             )
             failure = Failure(
@@ -166,7 +167,7 @@ class Engine:
             request.author.user_id,
             parent.turn_id,
             parts,
-            message_id=request.message_id,
+            message_ids=request.message_ids,
         )
         log.info(
             "turn %d stored (lineage %d, parent %s, %d images)",
@@ -215,6 +216,55 @@ class Engine:
     async def new_session(self, chat: ChatKey) -> None:
         """Make the chat's next plain message start a new lineage."""
         await self._store.clear_latest(chat)
+
+    @property
+    def access(self) -> AccessPolicy:
+        return self._access
+
+    async def is_linked(self, chat: ChatKey, message_id: str) -> bool:
+        """Whether a message in `chat` shows a turn (a result, or a stored user message)."""
+        return await self._store.resolve_link(chat, message_id) is not None
+
+    async def chat_settings(self, chat: ChatKey) -> dict[str, str]:
+        """The chat's stored choices (aspect_ratio, image_size, model, language)."""
+        return await self._store.chat_settings(chat)
+
+    async def setting_choices(self, chat: ChatKey) -> dict[str, tuple[str, ...]]:
+        """What each setting may be set to in `chat`, given its current model."""
+        model = (await self._generation(chat, GenerationOptions())).model
+        caps = self._caps(model)
+        models = (self._settings.gemini.model, *self._settings.gemini.allowed_models)
+        return {
+            "aspect_ratio": caps.aspect_ratios,
+            "image_size": caps.image_sizes,
+            "model": tuple(dict.fromkeys(models)),
+            "language": messages.LANGUAGES,
+        }
+
+    async def change_setting(self, chat: ChatKey, key: str, value: str | None) -> None:
+        """Set (None: reset) one chat setting; raise `InputRejected` for a value not offered."""
+        choices = await self.setting_choices(chat)
+        if key not in choices:
+            raise InputRejected("bad_setting", key=key, value=value or "")
+        if value is not None and value not in choices[key]:
+            raise InputRejected("bad_setting", key=key, value=value)
+        await self._store.update_chat_settings(chat, {key: value})
+        if key == "model":
+            # Sizes and ratios differ per model; drop choices the new model does not offer.
+            new = await self.setting_choices(chat)
+            stored = await self._store.chat_settings(chat)
+            stale: dict[str, str | None] = {
+                k: None
+                for k in ("aspect_ratio", "image_size")
+                if k in stored and stored[k] not in new[k]
+            }
+            if stale:
+                await self._store.update_chat_settings(chat, stale)
+
+    async def usage_today(self, chat: ChatKey, author: Author) -> UsageTotals:
+        """The author's images and tokens since midnight UTC."""
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return await self._store.usage_since(chat.platform, author.user_id, midnight.timestamp())
 
     async def locale(self, chat: ChatKey, author: Author) -> str | None:
         """The chat's language setting, else the author's platform locale."""

@@ -128,12 +128,21 @@ _UNSUPPORTED_MAGIC = (
     (b"\xff\x0a", "jpeg-xl"),
 )
 
-# Pillow raises these on broken input; anything else is logged as unexpected (still CORRUPT).
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, IndexError)
+# Pillow and its codecs raise these on broken input; anything else is logged as unexpected.
+_DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    RuntimeError,  # libavif, libheif
+    struct.error,
+    zlib.error,
+    IndexError,
+)
 
 # warnings.catch_warnings() swaps a process-wide filter list, so two threads inside it at once
-# could restore each other's filters; Image.open is header-only, so holding this is cheap.
-_open_lock = threading.Lock()
+# could restore each other's filters; only header parsing runs under it, so holding it is cheap.
+_header_lock = threading.Lock()
 _heif_lock = threading.Lock()
 
 
@@ -179,8 +188,11 @@ def prepare_image_sync(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Pre
     with _decode_errors(), _open(data) as im:
         _check_declared_size(im.size, limits)
         fmt = im.format or ""
-        animated = fmt not in _STILL_MULTI_FRAME_FORMATS and getattr(im, "is_animated", False)
-        orientation = _orientation(im)
+        with _header_parsing():
+            animated = fmt not in _STILL_MULTI_FRAME_FORMATS and bool(
+                getattr(im, "is_animated", False)
+            )
+            orientation = _orientation(im)
         if (
             fmt in _PASS_THROUGH_MIME
             and im.mode in _PASS_THROUGH_MODES
@@ -248,13 +260,23 @@ def _open(data: bytes) -> ImageFile.ImageFile:
             raise ImageRejected(RejectReason.UNSUPPORTED_FORMAT, "heic (pillow-heif missing)")
         formats = (*formats, "HEIF")
     try:
-        with _open_lock, warnings.catch_warnings():
-            # Pillow warns (instead of raising) between 1x and 2x its pixel limit; a warning
-            # must not leak to the user's log, nor turn into an error elsewhere.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _header_parsing():
             return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError as exc:
         raise _unidentified(data, mime) from exc
+
+
+@contextmanager
+def _header_parsing() -> Iterator[None]:
+    """Keep Pillow's header-time warnings from leaking (see _header_lock)."""
+    with _header_lock, warnings.catch_warnings():
+        # Corrupt-EXIF and similar metadata chatter: the pixels may be fine, and a broken
+        # orientation tag just counts as upright.
+        warnings.simplefilter("ignore", UserWarning)
+        # Between 1x and 2x its pixel limit Pillow warns instead of raising: make it raise,
+        # so it becomes TOO_MANY_PIXELS instead of a log line (or a test failure).
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 def _unidentified(data: bytes, mime: str | None) -> ImageRejected:
@@ -319,9 +341,10 @@ def _check_decodes(im: ImageFile.ImageFile, data: bytes) -> None:
 
 def _orientation(im: ImageFile.ImageFile) -> int:
     """Return the EXIF orientation (1 = upright); a broken EXIF block counts as upright."""
-    if im.format == "PNG":
-        # An eXIf chunk may follow the pixels; getexif() would decode them and hide any error.
-        im.load()
+    if im.format == "PNG" and "exif" not in im.info:
+        # eXIf must precede IDAT (PNG 3rd edition); getexif() would decode all pixels to
+        # look for a late one.
+        return 1
     try:
         value = im.getexif().get(ExifTags.Base.Orientation, 1)
     except _DECODE_ERRORS:
@@ -336,7 +359,7 @@ def _draft_jpeg(im: ImageFile.ImageFile, max_side: int) -> None:
     floor = int(max_side * _DRAFT_MIN_FRACTION)
     for reduction in _JPEG_REDUCTION_STEPS:
         if longest // reduction >= floor:
-            im.draft(None, (im.width // reduction, im.height // reduction))
+            im.draft(None, (max(1, im.width // reduction), max(1, im.height // reduction)))
             return
 
 

@@ -15,8 +15,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "working": "Working on it…",
         "queued": "You are number {position} in the queue.",
         "done_note_first_frame": "Used the first frame of the animation.",
-        "done_note_images_used": "The model takes {limit} images at most: "
-        "used {used} of {given}.",
+        "done_note_images_used": "The model takes {limit} images at most: used {used} of {given}.",
         "done_note_rebased": "Long edit history: the model saw the original, the current image "
         "and a summary of earlier edits.",
         "text_only": "The model answered without an image:\n{text}",
@@ -58,6 +57,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "unknown_result": "I no longer know that image. Send it again with your instruction.",
         "not_your_chat": "That button belongs to another chat.",
         "original_caption": "Original, lossless.",
+        "bad_setting": "{value} is not a valid choice for {key}.",
         "retry_button": "Retry",
         "original_button": "Original",
     },
@@ -98,6 +98,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "unknown_result": "我已经找不到那张图片了。请重新发送图片和指令。",
         "not_your_chat": "这个按钮属于另一个聊天。",
         "original_caption": "原图（无损）。",
+        "bad_setting": "{value} 不是 {key} 的有效选项。",
         "retry_button": "重试",
         "original_button": "原图",
     },

@@ -69,3 +69,10 @@ class EditRequest:
     reply_to: str | None = None
     continue_latest: bool = False
     options: GenerationOptions = field(default_factory=GenerationOptions)
+    # Other messages that carry this turn (the rest of an album); replies to them continue too.
+    linked_message_ids: tuple[str, ...] = ()
+
+    @property
+    def message_ids(self) -> tuple[str, ...]:
+        """Every message that shows this turn."""
+        return (self.message_id, *self.linked_message_ids)

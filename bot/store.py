@@ -222,10 +222,10 @@ class Store:
         parent_id: int | None,
         parts: Sequence[Part],
         *,
-        message_id: str | None,
+        message_ids: Sequence[str] = (),
         status: TurnStatus = TurnStatus.PENDING,
     ) -> Turn:
-        """Store a user turn (a new lineage when `parent_id` is None), link its message."""
+        """Store a user turn (a new lineage when `parent_id` is None), link its messages."""
         now = time.time()
         async with self.transaction() as db:
             if parent_id is None:
@@ -239,8 +239,7 @@ class Store:
             turn_id = await self._insert_turn(
                 lineage_id, parent_id, Role.USER, author_id, status, None, parts, now
             )
-            if message_id is not None:
-                await self._insert_links(chat, [message_id], turn_id)
+            await self._insert_links(chat, message_ids, turn_id)
             await self._set_latest(chat, turn_id)
         return _make_turn(
             turn_id, lineage_id, parent_id, Role.USER, author_id, status, parts, None, now

@@ -19,6 +19,12 @@ from bot.request import Author, ChatKey, EditRequest, ImageSource
 from tests.fakes.gemini import GeminiFake
 
 
+@pytest.fixture(autouse=True)
+def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PTB warns when it builds RetryAfter unless this is set; warnings are errors here."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+
+
 @pytest.fixture
 async def gemini() -> AsyncIterator[GeminiFake]:
     async with GeminiFake() as fake:

@@ -217,6 +217,44 @@ def exif_rotated_jpeg(orientation: int = 6) -> bytes:
     return encode(image, "JPEG", quality=95, exif=exif.tobytes())
 
 
+def jpeg_with_corrupt_exif() -> bytes:
+    """Return a good 64x48 JPEG whose EXIF block is cut short (Pillow warns while reading it)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Some Camera Maker Inc."  # Make: long enough to be stored by offset
+    exif[0x0112] = 1  # Orientation
+    return encode(photo(64, 48), "JPEG", exif=exif.tobytes()[:-10])
+
+
+def bmp() -> bytes:
+    """Return a 64x48 BMP."""
+    return encode(photo(64, 48), "BMP")
+
+
+def tiff() -> bytes:
+    """Return a 64x48 LZW-compressed TIFF."""
+    return encode(photo(64, 48), "TIFF", compression="tiff_lzw")
+
+
+def avif() -> bytes:
+    """Return a 64x48 AVIF (needs Pillow built with libavif)."""
+    return encode(photo(64, 48), "AVIF")
+
+
+def mutations(data: bytes, count: int, *, seed: int = 0) -> list[bytes]:
+    """Return `count` damaged copies of `data`: truncations and a few random byte changes."""
+    rng = random.Random(seed)
+    damaged = []
+    for i in range(count):
+        if i % 2:
+            damaged.append(data[: rng.randrange(1, len(data))])
+            continue
+        copy = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            copy[rng.randrange(len(copy))] = rng.randrange(256)
+        damaged.append(bytes(copy))
+    return damaged
+
+
 @functools.cache
 def huge_jpeg() -> bytes:
     """Return a 6000x4000 photo JPEG (24 Mpx, about 4 MB), above max_side."""

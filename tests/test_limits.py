@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from bot import messages
 from bot.app import open_engine
 from bot.config import AccessSettings
+from bot.errors import InputRejected
 from bot.limits import AccessPolicy, ModelGate
 from bot.outcome import FailureKind
 from bot.request import Author, ChatKey
@@ -112,3 +115,30 @@ def test_every_message_exists_in_every_language() -> None:
     assert messages.language_for("en-US") == messages.EN
     assert messages.language_for(None) == messages.EN
     assert messages.text("queued", "zh", position=2) == "你排在第 2 位。"
+
+
+async def test_chat_settings_are_validated_per_model(tmp_path: Path, gemini: GeminiFake) -> None:
+    settings = make_settings(tmp_path / "d", gemini, allowed_models=["gemini-3-pro-image-preview"])
+    chat = ChatKey("test", "settings")
+    async with open_engine(settings) as engine:
+        choices = await engine.setting_choices(chat)
+        assert choices["image_size"] == ()  # 2.5 Flash Image has one size
+        assert choices["model"] == ("gemini-2.5-flash-image", "gemini-3-pro-image-preview")
+        await engine.change_setting(chat, "model", "gemini-3-pro-image-preview")
+        await engine.change_setting(chat, "image_size", "4K")
+        await engine.change_setting(chat, "aspect_ratio", "16:9")
+        with pytest.raises(InputRejected):
+            await engine.change_setting(chat, "model", "gemini-99")
+        outbox = RecordingOutbox()
+        await engine.handle(request("a cat", chat=chat), outbox)
+        # Back to a model without sizes: the stale size is dropped, the ratio kept.
+        await engine.change_setting(chat, "model", "gemini-2.5-flash-image")
+        assert await engine.chat_settings(chat) == {
+            "aspect_ratio": "16:9",
+            "model": "gemini-2.5-flash-image",
+        }
+        usage = await engine.usage_today(chat, request("x").author)
+    config = gemini.requests[0].generation_config or {}
+    assert gemini.requests[0].model == "gemini-3-pro-image-preview"
+    assert config["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "4K"}
+    assert usage.images == 1

@@ -21,7 +21,7 @@ async def test_turns_links_and_settings_survive_reopening(tmp_path: Path) -> Non
     async with Store.open(tmp_path) as store:
         image = await store.put_image(b"\x89PNG fake", "image/png")
         user = await store.add_user_turn(
-            CHAT, "alice", None, [Part(image=image), Part(text="blue")], message_id="m1"
+            CHAT, "alice", None, [Part(image=image), Part(text="blue")], message_ids=["m1"]
         )
         model = await store.add_model_turn(
             CHAT, user, "m", [Part(image=image, raw='{"thought_signature":"AAE="}')],
@@ -61,7 +61,7 @@ async def test_failed_transaction_rolls_back_only_itself(tmp_path: Path) -> None
 
         results = await asyncio.gather(
             doomed(),
-            store.add_user_turn(CHAT, "bob", None, [Part(text="hi")], message_id="ok"),
+            store.add_user_turn(CHAT, "bob", None, [Part(text="hi")], message_ids=["ok"]),
             return_exceptions=True,
         )
         assert isinstance(results[0], RuntimeError)
@@ -97,4 +97,4 @@ async def test_200_concurrent_steps_from_different_chats(tmp_path: Path) -> None
 async def test_path_of_a_missing_parent_is_refused(tmp_path: Path) -> None:
     async with Store.open(tmp_path) as store:
         with pytest.raises(LookupError):
-            await store.add_user_turn(CHAT, "a", 999, [Part(text="x")], message_id=None)
+            await store.add_user_turn(CHAT, "a", 999, [Part(text="x")], message_ids=())
