@@ -1,0 +1,403 @@
+"""The Telegram adapter: PTB application, lifecycle, and one handler per kind of update."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from urllib.parse import urlparse
+
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from adapters.telegram import strings
+from adapters.telegram.albums import AlbumCollector
+from adapters.telegram.outbox import ORIGINAL_PREFIX, RETRY_PREFIX, Place, TelegramOutbox
+from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
+from adapters.telegram.sending import call, working
+from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
+from bot import messages
+from bot.config import TelegramSettings
+from bot.engine import Engine
+from bot.errors import InputRejected
+from bot.request import Author, ChatKey, EditRequest, ImageSource
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses larger files
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+COMMAND_NAMES = ("start", "help", "edit", "imagine", "new", "settings", "usage")
+
+
+def chat_key(message: Message) -> ChatKey:
+    """The core's key for the chat (and forum topic) of `message`."""
+    thread = str(message.message_thread_id) if message.is_topic_message else None
+    return ChatKey("telegram", str(message.chat.id), thread)
+
+
+def author_of(user: User) -> Author:
+    """The core's view of a Telegram user."""
+    return Author(str(user.id), user.full_name, user.language_code)
+
+
+def place_of(message: Message, reply_to: int | None = None) -> Place:
+    """Reply in the same chat and topic; `message_thread_id` only for real topic messages."""
+    thread = message.message_thread_id if message.is_topic_message else None
+    return Place(message.chat.id, thread, reply_to or message.message_id)
+
+
+class TelegramAdapter:
+    """Serves one Telegram bot over the engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: TelegramSettings,
+        *,
+        poll_timeout_s: float = 10.0,
+        album_quiet_s: float | None = None,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._poll_timeout_s = poll_timeout_s
+        self._app: Application = (  # type: ignore[type-arg]
+            ApplicationBuilder()
+            .token(settings.token)
+            .base_url(settings.api_base_url)
+            .base_file_url(settings.file_base_url)
+            # Model calls take seconds; sequential updates would stall every other chat.
+            .concurrent_updates(True)
+            .build()
+        )
+        self._app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        self._app.add_handler(CallbackQueryHandler(self._on_callback))
+        self._app.add_error_handler(self._on_error)
+        album_options = {"quiet_s": album_quiet_s} if album_quiet_s is not None else {}
+        self._albums = AlbumCollector(self._on_album, **album_options)
+        self._settings_menu = SettingsMenu(engine)
+        self.ready = asyncio.Event()  # set once updates are being received
+
+    @property
+    def application(self) -> Application:  # type: ignore[type-arg]
+        return self._app
+
+    # lifecycle --------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set."""
+        async with self._app:
+            me = self._app.bot
+            log.info("telegram: logged in as @%s", me.username)
+            if me.can_read_all_group_messages:
+                log.info("telegram: privacy mode is off, the bot sees every group message")
+            else:
+                log.info(
+                    "telegram: privacy mode is on: in groups the bot sees only /commands, "
+                    "@%s mentions and replies to its messages (enough for bananabot; albums "
+                    "need the caption on the first item). /setprivacy in @BotFather or admin "
+                    "rights let it see everything",
+                    me.username,
+                )
+            await self._register_commands()
+            await self._app.start()
+            assert self._app.updater is not None
+            if self._settings.mode == "webhook":
+                await self._app.updater.start_webhook(
+                    listen=self._settings.webhook_listen,
+                    port=self._settings.webhook_port,
+                    url_path=urlparse(self._settings.webhook_url).path.lstrip("/"),
+                    webhook_url=self._settings.webhook_url,
+                    secret_token=self._settings.webhook_secret or None,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+                log.info("telegram: webhook at %s", self._settings.webhook_url)
+            else:
+                await self._app.updater.start_polling(
+                    timeout=int(self._poll_timeout_s), allowed_updates=ALLOWED_UPDATES
+                )
+                log.info("telegram: polling")
+            self.ready.set()
+            try:
+                await stop.wait()
+            finally:
+                await self._albums.aclose()
+                await self._app.updater.stop()
+                await self._app.stop()
+
+    async def _register_commands(self) -> None:
+        for language, code in ((messages.EN, None), (messages.ZH, "zh")):
+            commands = [
+                BotCommand(name, strings.text(f"cmd_{name}", language)) for name in COMMAND_NAMES
+            ]
+            try:
+                await self._app.bot.set_my_commands(commands, language_code=code)
+            except TelegramError as exc:
+                log.warning("telegram: setMyCommands failed: %s", exc)
+
+    # incoming messages ------------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.from_user is None:
+            return
+        if message.media_group_id is not None:
+            self._albums.add(message)  # parsed once the whole album is here
+            return
+        bot = self._app.bot
+        parsed = parse_message(message, bot.id, bot.username)
+        await self._act(message, parsed, ())
+
+    async def _on_album(self, items: list[Message]) -> None:
+        bot = self._app.bot
+        parsed_items = [(m, parse_message(m, bot.id, bot.username)) for m in items]
+        # The caption (with the command, mention or reply) may sit on any item.
+        lead = next(
+            ((m, p) for m, p in parsed_items if p.action is not Action.IGNORE and p.text),
+            next(((m, p) for m, p in parsed_items if p.action is not Action.IGNORE), None),
+        )
+        if lead is None:
+            return
+        message, parsed = lead
+        images = tuple(image for m in items for image in images_of(m))
+        merged = Parsed(
+            parsed.action,
+            parsed.text,
+            images,
+            parsed.reply_id,
+            parsed.reply_images,
+            parsed.reply_is_bot,
+            continue_latest=False,
+        )
+        others = tuple(str(m.message_id) for m in items if m is not message)
+        await self._act(message, merged, others)
+
+    async def _act(self, message: Message, parsed: Parsed, album_ids: Sequence[str]) -> None:
+        assert message.from_user is not None
+        chat = chat_key(message)
+        author = author_of(message.from_user)
+        action = parsed.action
+        if action is Action.IGNORE:
+            return
+        locale = await self._engine.locale(chat, author)
+        if action in (Action.START, Action.HELP):
+            await self._say(message, strings.text("help", locale, username=self._app.bot.username))
+        elif action is Action.NEW:
+            await self._engine.new_session(chat)
+            await self._say(message, messages.text("new_session", locale))
+        elif action is Action.USAGE:
+            usage = await self._engine.usage_today(chat, author)
+            await self._say(
+                message,
+                strings.text("usage", locale, images=usage.images, tokens=usage.total_tokens),
+            )
+        elif action is Action.SETTINGS:
+            if await self._may_change_settings(
+                message.chat.id, message.chat.type, message.from_user.id, chat, author
+            ):
+                await self._settings_menu.show(message, chat, locale)
+            else:
+                await self._say(message, strings.text("settings_admins_only", locale))
+        elif action is Action.NOT_AN_IMAGE:
+            await self._say(message, messages.text("image_not_an_image", locale))
+        else:
+            await self._edit(message, parsed, chat, author, locale, album_ids)
+
+    async def _edit(
+        self,
+        message: Message,
+        parsed: Parsed,
+        chat: ChatKey,
+        author: Author,
+        locale: str | None,
+        album_ids: Sequence[str],
+    ) -> None:
+        images = parsed.images
+        reply_to: str | None = None
+        if parsed.action is Action.EDIT and parsed.reply_id is not None:
+            if await self._engine.is_linked(chat, str(parsed.reply_id)):
+                reply_to = str(parsed.reply_id)
+            else:
+                # A picture nobody asked us about yet becomes part of this new turn.
+                images = parsed.reply_images + images
+        if (
+            parsed.action is Action.EDIT
+            and not images
+            and reply_to is None
+            and not parsed.continue_latest
+        ):
+            await self._say(message, strings.text("need_image", locale))
+            return
+        request = EditRequest(
+            chat=chat,
+            author=author,
+            message_id=str(message.message_id),
+            text=parsed.text,
+            images=tuple(self._source(image) for image in images),
+            reply_to=reply_to,
+            continue_latest=parsed.continue_latest and reply_to is None,
+            linked_message_ids=tuple(album_ids),
+        )
+        place = place_of(message)
+        async with working(self._app.bot, place.chat_id, place.thread_id):
+            await self._engine.handle(request, TelegramOutbox(self._app.bot, place, locale))
+
+    def _source(self, image: TelegramImage) -> ImageSource:
+        bot = self._app.bot
+
+        async def fetch() -> bytes:
+            if image.file_size is not None and image.file_size > DOWNLOAD_LIMIT:
+                raise InputRejected(
+                    "file_too_large",
+                    size_mb=image.file_size / 1024 / 1024,
+                    limit_mb=DOWNLOAD_LIMIT / 1024 / 1024,
+                )
+            file = await call(lambda: bot.get_file(image.file_id), what="getFile")
+            return bytes(await call(file.download_as_bytearray, what="download"))
+
+        return ImageSource(fetch, image.file_size, image.mime_type, image.file_id)
+
+    async def _say(self, message: Message, text: str) -> None:
+        place = place_of(message)
+        await call(
+            lambda: self._app.bot.send_message(
+                place.chat_id,
+                text,
+                message_thread_id=place.thread_id,
+                reply_parameters=ReplyParameters(
+                    message_id=message.message_id, allow_sending_without_reply=True
+                ),
+            ),
+            what="sendMessage",
+        )
+
+    async def _may_change_settings(
+        self, chat_id: int, chat_type: str, user_id: int, chat: ChatKey, author: Author
+    ) -> bool:
+        if chat_type == ChatType.PRIVATE or self._engine.access.is_admin(chat, author):
+            return True
+        try:
+            member = await self._app.bot.get_chat_member(chat_id, user_id)
+        except TelegramError as exc:
+            log.warning("telegram: getChatMember failed: %s", exc)
+            return False
+        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+    # buttons ------------------------------------------------------------------------------------
+
+    async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None or query.message is None:
+            return
+        message = query.message
+        chat = ChatKey("telegram", str(message.chat.id))
+        author = author_of(query.from_user)
+        locale = await self._engine.locale(chat, author)
+        data = query.data
+        if data.startswith(SETTINGS_PREFIX):
+            allowed = await self._may_change_settings(
+                message.chat.id, message.chat.type, query.from_user.id, chat, author
+            )
+            if not allowed:
+                await query.answer(strings.text("settings_admins_only", locale), show_alert=True)
+                return
+            await self._settings_menu.press(query, chat, locale)
+            return
+        prefix, _, number = data.partition(":")
+        if not number.isdigit():
+            await query.answer()
+            return
+        turn_id = int(number)
+        if f"{prefix}:" == RETRY_PREFIX:
+            await query.answer()
+            await self._retry(query, chat, author, locale, turn_id)
+        elif f"{prefix}:" == ORIGINAL_PREFIX:
+            await self._original(query, chat, author, locale, turn_id)
+        else:
+            await query.answer()
+
+    def _place_for_button(self, query: CallbackQuery) -> Place:
+        message = query.message
+        assert message is not None
+        if isinstance(message, Message):
+            # Answer the user's original message when the result still shows it.
+            user_message = message.reply_to_message
+            reply_to = user_message.message_id if user_message else message.message_id
+            return place_of(message, reply_to)
+        return Place(message.chat.id, None, None)
+
+    async def _retry(
+        self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, turn_id: int
+    ) -> None:
+        place = self._place_for_button(query)
+        chat = ChatKey(
+            chat.platform, chat.chat_id, str(place.thread_id) if place.thread_id else None
+        )
+        async with working(self._app.bot, place.chat_id, place.thread_id):
+            await self._engine.retry(
+                chat, author, turn_id, TelegramOutbox(self._app.bot, place, locale)
+            )
+
+    async def _original(
+        self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, turn_id: int
+    ) -> None:
+        if not self._engine.access.allows(chat, author):
+            await query.answer(messages.text("access_denied", locale), show_alert=True)
+            return
+        images = await self._engine.original(chat, turn_id)
+        if not images:
+            await query.answer(messages.text("unknown_result", locale), show_alert=True)
+            return
+        await query.answer()
+        message = query.message
+        assert message is not None
+        place = Place(
+            message.chat.id,
+            message.message_thread_id
+            if isinstance(message, Message) and message.is_topic_message
+            else None,
+            message.message_id,
+        )
+        for n, image in enumerate(images, start=1):
+            extension = "png" if image.mime_type == "image/png" else image.mime_type.split("/")[-1]
+            await call(
+                lambda image=image, n=n, extension=extension: self._app.bot.send_document(  # type: ignore[misc]
+                    place.chat_id,
+                    image.data,
+                    filename=f"bananabot-{turn_id}-{n}.{extension}",
+                    caption=messages.text("original_caption", locale),
+                    message_thread_id=place.thread_id,
+                    reply_parameters=ReplyParameters(
+                        message_id=message.message_id, allow_sending_without_reply=True
+                    ),
+                ),
+                what="sendDocument",
+            )
+
+    # errors -------------------------------------------------------------------------------------
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram: update failed", exc_info=context.error)
+        message = update.effective_message if isinstance(update, Update) else None
+        if message is None or message.from_user is None:
+            return
+        locale = message.from_user.language_code
+        try:
+            await self._say(message, messages.text("internal_error", locale))
+        except TelegramError:
+            log.warning("telegram: could not report the error to the chat")

@@ -1,0 +1,163 @@
+"""Read a Telegram message into what the user asks for. Pure: no I/O, never raises.
+
+Private chats: a photo with a caption edits it, a photo alone waits for an instruction, plain
+text continues from the chat's latest result. Groups: only `/edit`, `/imagine`, `@bot ...` and
+replies to the bot's own messages are for us; everything else is ignored before any download.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from telegram import Message, MessageEntity
+from telegram.constants import ChatType
+
+COMMANDS = frozenset({"start", "help", "edit", "imagine", "new", "settings", "usage"})
+
+
+class Action(enum.StrEnum):
+    EDIT = "edit"
+    IMAGINE = "imagine"
+    NEW = "new"
+    START = "start"
+    HELP = "help"
+    SETTINGS = "settings"
+    USAGE = "usage"
+    NOT_AN_IMAGE = "not_an_image"  # a file that is not a picture, sent to us directly
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramImage:
+    """A picture Telegram holds for us, not yet downloaded."""
+
+    file_id: str
+    file_size: int | None
+    mime_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What one message asks for."""
+
+    action: Action
+    text: str = ""
+    images: tuple[TelegramImage, ...] = ()
+    reply_id: int | None = None  # the message replied to (a real reply, not a topic root)
+    reply_images: tuple[TelegramImage, ...] = ()
+    reply_is_bot: bool = False
+    continue_latest: bool = False
+
+
+IGNORED = Parsed(Action.IGNORE)
+
+
+def images_of(message: Message) -> tuple[TelegramImage, ...]:
+    """The picture a message carries: the largest photo size, or an image document."""
+    if message.photo:
+        largest = message.photo[-1]
+        return (TelegramImage(largest.file_id, largest.file_size, "image/jpeg"),)
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        return (TelegramImage(document.file_id, document.file_size, document.mime_type),)
+    return ()
+
+
+def _real_reply(message: Message) -> Message | None:
+    """The replied-to message, unless it is only the root of the forum topic."""
+    reply = message.reply_to_message
+    if reply is None or reply.forum_topic_created is not None:
+        return None
+    if message.is_topic_message and reply.message_id == message.message_thread_id:
+        return None
+    return reply
+
+
+def _command(text: str, entities: tuple[MessageEntity, ...], username: str) -> tuple[str, str]:
+    """("edit", rest) for "/edit@bot rest"; ("", text) when there is no command for us."""
+    for entity in entities:
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            before, command, after = _split16(text, 0, entity.length)
+            name, _, target = command[1:].partition("@")
+            if target and target.lower() != username.lower():
+                return "-", text  # addressed to another bot
+            return name.lower(), (before + after).strip()
+    return "", text
+
+
+def _strip_mention(
+    text: str, entities: tuple[MessageEntity, ...], username: str, bot_id: int
+) -> tuple[bool, str]:
+    """Whether the bot is mentioned, and the text without the mention."""
+    handle = f"@{username}".lower()
+    for entity in entities:
+        before, span, after = _split16(text, entity.offset, entity.length)
+        mentioned = (entity.type == MessageEntity.MENTION and span.lower() == handle) or (
+            entity.type == MessageEntity.TEXT_MENTION
+            and entity.user is not None
+            and entity.user.id == bot_id
+        )
+        if mentioned:
+            return True, " ".join((before + after).split())
+    return False, text
+
+
+def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
+    """Decide what `message` asks of the bot."""
+    if message.from_user is None or message.from_user.is_bot:
+        return IGNORED
+    text = message.text or message.caption or ""
+    entities = tuple(message.entities or message.caption_entities or ())
+    images = images_of(message)
+    reply = _real_reply(message)
+    edit = Parsed(
+        Action.EDIT,
+        reply_id=reply.message_id if reply else None,
+        reply_images=images_of(reply) if reply else (),
+        reply_is_bot=bool(reply and reply.from_user and reply.from_user.id == bot_id),
+    )
+    private = message.chat.type == ChatType.PRIVATE
+
+    name, rest = _command(text, entities, username)
+    if name == "-":
+        return IGNORED
+    if name:
+        if name not in COMMANDS:
+            return IGNORED
+        action = Action(name)
+        if action is Action.IMAGINE:
+            return Parsed(action, rest)
+        if action is Action.EDIT:
+            continue_latest = private and not images and reply is None
+            return replace(edit, text=rest, images=images, continue_latest=continue_latest)
+        return Parsed(action, rest)
+
+    if private:
+        if message.document is not None and not images:
+            return Parsed(Action.NOT_AN_IMAGE)
+        if not images and not text.strip():
+            return IGNORED  # stickers, voice, service messages
+        continue_latest = not images and reply is None
+        return replace(edit, text=text.strip(), images=images, continue_latest=continue_latest)
+
+    mentioned, text = _strip_mention(text, entities, username, bot_id)
+    if not mentioned and not edit.reply_is_bot:
+        return IGNORED
+    if not images and not text.strip() and not edit.reply_images:
+        return IGNORED
+    if mentioned and not images and reply is None:
+        return Parsed(Action.IMAGINE, text.strip())  # "@bot a red fox": nothing to edit, draw it
+    return replace(edit, text=text.strip(), images=images)
+
+
+def _split16(text: str, offset: int, length: int) -> tuple[str, str, str]:
+    """Cut `text` around an entity; Telegram counts offsets in UTF-16 code units."""
+    units = text.encode("utf-16-le")
+    start, end = offset * 2, (offset + length) * 2
+
+    def decode(chunk: bytes) -> str:
+        # A malformed offset may split a surrogate pair: replace it rather than fail.
+        return chunk.decode("utf-16-le", errors="replace")
+
+    return decode(units[:start]), decode(units[start:end]), decode(units[end:])

@@ -1,0 +1,98 @@
+"""Telegram-only user text (help, settings menu, command descriptions) in en and zh-Hans."""
+
+from __future__ import annotations
+
+from bot.messages import EN, ZH, language_for
+
+_STRINGS: dict[str, dict[str, str]] = {
+    EN: {
+        "help": (
+            "I edit pictures with Google's Gemini image model.\n\n"
+            "Private chat:\n"
+            "• Send a photo with a caption saying what to change.\n"
+            "• A photo without a caption waits for your next message.\n"
+            "• Plain text continues from the latest result (or draws something new).\n"
+            "• Reply to any earlier image to continue from exactly that one.\n"
+            "• Send several photos as an album to combine them.\n"
+            "• /new starts over.\n\n"
+            "Groups:\n"
+            "• /edit <instruction> as a photo caption, or as a reply to any photo.\n"
+            "• /imagine <description> draws something new.\n"
+            "• Reply to any of my pictures to keep refining it; replying to an older one "
+            "branches from it.\n"
+            "• @{username} <instruction> works wherever Telegram shows me the message.\n"
+            "With privacy mode on (the default), I only see commands, mentions and replies to "
+            "my messages in groups; that is all I need.\n\n"
+            "Buttons: Retry makes another variant, Original sends the lossless file.\n"
+            "/settings (group admins): aspect ratio, size, model, language. /usage: today's use."
+        ),
+        "need_image": "Reply to a photo with /edit <instruction>, or send a photo with "
+        "/edit <instruction> as its caption.",
+        "usage": "Today you made {images} images ({tokens} tokens).",
+        "settings_title": "Settings for this chat:",
+        "settings_admins_only": "Only chat admins can change the settings here.",
+        "settings_saved": "Saved.",
+        "settings_default": "default",
+        "aspect_ratio": "Aspect ratio",
+        "image_size": "Size",
+        "model": "Model",
+        "language": "Language",
+        "back": "« Back",
+        "cmd_start": "Start and how to use",
+        "cmd_help": "How to use the bot",
+        "cmd_edit": "Edit a photo: /edit <instruction>",
+        "cmd_imagine": "Draw something new: /imagine <description>",
+        "cmd_new": "Start over",
+        "cmd_settings": "Aspect ratio, size, model, language",
+        "cmd_usage": "Your usage today",
+    },
+    ZH: {
+        "help": (
+            "我用 Google Gemini 图像模型编辑图片。\n\n"
+            "私聊：\n"
+            "• 发送图片并在说明里写下要修改的内容。\n"
+            "• 不带说明的图片会等待你的下一条消息。\n"
+            "• 纯文字会接着最新的结果继续（或生成新图）。\n"
+            "• 回复任意一张之前的图片，就从那张图继续。\n"
+            "• 以相册形式发送多张图片可将它们合成。\n"
+            "• /new 重新开始。\n\n"
+            "群组：\n"
+            "• 把 /edit <指令> 作为图片说明，或用它回复任意图片。\n"
+            "• /imagine <描述> 生成新图。\n"
+            "• 回复我发出的任意图片可继续修改；回复较早的图片会从那里分支。\n"
+            "• 在 Telegram 允许我看到的地方使用 @{username} <指令>。\n"
+            "隐私模式开启时（默认），我在群里只能看到命令、提及和对我消息的回复，这已足够。\n\n"
+            "按钮：“重试”生成另一个版本，“原图”发送无损文件。\n"
+            "/settings（群管理员）：宽高比、尺寸、模型、语言。/usage：今日用量。"
+        ),
+        "need_image": "请用 /edit <指令> 回复一张图片，或发送图片并以 /edit <指令> 作为说明。",
+        "usage": "你今天生成了 {images} 张图片（{tokens} 个 token）。",
+        "settings_title": "本聊天的设置：",
+        "settings_admins_only": "只有群管理员可以修改这里的设置。",
+        "settings_saved": "已保存。",
+        "settings_default": "默认",
+        "aspect_ratio": "宽高比",
+        "image_size": "尺寸",
+        "model": "模型",
+        "language": "语言",
+        "back": "« 返回",
+        "cmd_start": "开始与使用说明",
+        "cmd_help": "使用说明",
+        "cmd_edit": "编辑图片：/edit <指令>",
+        "cmd_imagine": "生成新图：/imagine <描述>",
+        "cmd_new": "重新开始",
+        "cmd_settings": "宽高比、尺寸、模型、语言",
+        "cmd_usage": "今日用量",
+    },
+}
+
+
+def text(key: str, locale: str | None, **params: object) -> str:
+    """A Telegram string in the user's language."""
+    template = _STRINGS[language_for(locale)][key]
+    return template.format(**params) if params else template
+
+
+def keys(language: str) -> set[str]:
+    """Keys defined for a language (for consistency tests)."""
+    return set(_STRINGS[language])
