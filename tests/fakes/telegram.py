@@ -1487,7 +1487,10 @@ class TelegramFake:
             form = await request.post()
             for key, value in form.items():
                 if isinstance(value, web.FileField):
-                    files[key] = value.file.read()
+                    # Close it ourselves: aiohttp skips that when the handler drops the
+                    # connection on purpose (disconnect failures), leaking a temp file.
+                    with value.file:
+                        files[key] = value.file.read()
                     meta[key] = (value.filename, value.content_type)
                 else:
                     raw[key] = str(value)
