@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import os
 import sys
 from pathlib import Path
 
-from bot.config import Settings, load_settings
+from bot.config import load_settings, secrets_of
 from bot.errors import ConfigError
+from bot.logsetup import configure_logging
 
 EXIT_CONFIG = 2
 
@@ -40,16 +40,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # These log request URLs, and Telegram's contain the bot token.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "google_genai", "telegram.ext"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `bananabot` command."""
     args = _parser().parse_args(argv)
@@ -59,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bananabot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(settings)
+    configure_logging(settings.log_level, secrets_of(settings))
     if args.command == "run":
         # Deferred: `chat` and config errors should not pay for importing the server stack.
         from bot.app import NoPlatformError, enabled_platforms, run_bot  # noqa: PLC0415

@@ -199,6 +199,20 @@ def _secret(section: _Section, key: str, env: Mapping[str, str], *names: str) ->
     return from_file.strip()
 
 
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """Every secret in the settings, for log redaction."""
+    return tuple(
+        s
+        for s in (
+            settings.gemini.api_key,
+            settings.telegram.token,
+            settings.telegram.webhook_secret,
+            settings.discord.token,
+        )
+        if s
+    )
+
+
 def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Settings:
     """Validate a parsed TOML document plus the environment into `Settings`."""
     known = {"gemini", "storage", "telegram", "discord", "access", "limits", "logging"}

@@ -1,0 +1,66 @@
+"""Logging set up once, with every configured secret redacted from every record.
+
+Libraries log URLs that embed secrets (the Telegram Bot API puts the token in every URL) and
+tracebacks can quote them, so redaction happens where records are *created*: whatever handler,
+formatter or test capture later sees a record, the secret is already gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+REDACTED = "[redacted]"
+MIN_SECRET_LENGTH = 6  # shorter strings would redact ordinary words
+
+# Loggers that log request URLs or payloads at INFO/DEBUG: quiet unless something is wrong.
+NOISY_LOGGERS = ("httpx", "httpcore", "aiohttp.access", "google_genai", "telegram.ext", "discord")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret in `text`."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def install_redaction(secrets: Iterable[str]) -> Callable[[], None]:
+    """Redact `secrets` from all log records from now on; return a function that undoes it."""
+    hidden = tuple(
+        sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    )
+    previous = logging.getLogRecordFactory()
+    if not hidden:
+        return lambda: None
+    formatter = logging.Formatter()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        message = record.getMessage()
+        clean = redact(message, hidden)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(formatter.formatException(record.exc_info), hidden)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, hidden)
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+    def undo() -> None:
+        if logging.getLogRecordFactory() is factory:
+            logging.setLogRecordFactory(previous)
+
+    return undo
+
+
+def configure_logging(level: str, secrets: Iterable[str]) -> None:
+    """Set up the root logger for the process (the entry point calls this once)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    floor = max(logging.WARNING, logging.getLogger().level)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
+    install_redaction(secrets)
