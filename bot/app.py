@@ -24,6 +24,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 PLATFORMS = ("telegram", "discord")
+RETENTION_EVERY_S = 3600.0
 
 
 class Adapter(Protocol):
@@ -77,6 +78,21 @@ def load_adapter(platform: str) -> AdapterFactory:
     return cast("AdapterFactory", module.create)
 
 
+async def enforce_retention(
+    engine: Engine, days: float, stop: asyncio.Event, every_s: float = RETENTION_EVERY_S
+) -> None:
+    """Delete turns and images older than `days` now, then periodically until `stop`."""
+    while not stop.is_set():
+        try:
+            deleted = await engine.purge_older_than(days)
+            if deleted:
+                log.info("retention: %d turns older than %g days deleted", deleted, days)
+        except Exception:
+            log.exception("retention pass failed; trying again later")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
 async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run every enabled adapter in this event loop until `stop` is set (or a signal)."""
     platforms = enabled_platforms(settings)
@@ -93,4 +109,9 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
         async with asyncio.TaskGroup() as group:
             for name, factory in factories.items():
                 group.create_task(factory(engine, settings).run(stop), name=f"adapter-{name}")
+            if settings.storage.retention_days > 0:
+                group.create_task(
+                    enforce_retention(engine, settings.storage.retention_days, stop),
+                    name="retention",
+                )
     log.info("stopped")

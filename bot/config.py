@@ -48,6 +48,7 @@ class StorageSettings:
     """Where the SQLite file and the image folder live."""
 
     data_dir: Path = Path("data")
+    retention_days: float = 0  # 0: keep forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,12 @@ class AccessSettings:
     allowed_chats: tuple[str, ...] = ()
     allowed_users: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
+    blocked_chats: tuple[str, ...] = ()
+    blocked_users: tuple[str, ...] = ()
+    allowed_guilds: tuple[str, ...] = ()  # Discord servers
+    blocked_guilds: tuple[str, ...] = ()
+    allowed_roles: tuple[str, ...] = ()  # Discord role ids; a member needs one of them
+    blocked_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,9 @@ class LimitSettings:
     max_prompt_chars: int = 4000
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    daily_images_per_user: int = 0  # 0: unlimited
+    daily_images_per_chat: int = 0  # per Telegram chat or Discord server; 0: unlimited
+    max_inflight_per_user: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +254,8 @@ def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Setting
     # The container image sets BANANABOT_DATA_DIR=/data so a mounted config needs no edit.
     data_dir = s.string("data_dir", "data")
     storage = StorageSettings(
-        data_dir=Path(env.get("BANANABOT_DATA_DIR") or data_dir).expanduser()
+        data_dir=Path(env.get("BANANABOT_DATA_DIR") or data_dir).expanduser(),
+        retention_days=s.number("retention_days", 0),
     )
     s.finish()
 
@@ -282,6 +293,12 @@ def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Setting
         allowed_chats=a.ids("allowed_chats"),
         allowed_users=a.ids("allowed_users"),
         admins=a.ids("admins"),
+        blocked_chats=a.ids("blocked_chats"),
+        blocked_users=a.ids("blocked_users"),
+        allowed_guilds=a.ids("allowed_guilds"),
+        blocked_guilds=a.ids("blocked_guilds"),
+        allowed_roles=a.ids("allowed_roles"),
+        blocked_roles=a.ids("blocked_roles"),
     )
     a.finish()
 
@@ -290,6 +307,9 @@ def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Setting
         max_prompt_chars=lim.integer("max_prompt_chars", 4000, minimum=1),
         max_image_bytes=lim.integer("max_image_bytes", 20 * 1024 * 1024, minimum=1024),
         max_image_pixels=lim.integer("max_image_pixels", 40_000_000, minimum=10_000),
+        daily_images_per_user=lim.integer("daily_images_per_user", 0),
+        daily_images_per_chat=lim.integer("daily_images_per_chat", 0),
+        max_inflight_per_user=lim.integer("max_inflight_per_user", 2, minimum=1),
     )
     lim.finish()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -45,6 +45,7 @@ from bot.lineage import (
 )
 from bot.model import GenerationSettings, ImageLoader, ModelAnswer
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
+from bot.quotas import QuotaExceeded, Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
 from bot.store import Store, UsageTotals
 
@@ -108,6 +109,7 @@ class Engine:
         self._gate = gate
         self._downloads = asyncio.Semaphore(MAX_PARALLEL_DOWNLOADS)
         self._image_jobs = asyncio.Semaphore(MAX_PARALLEL_IMAGE_JOBS)
+        self._quotas = Quotas(settings.limits, store, access)
         self._image_limits = ImageLimits(
             max_bytes=settings.limits.max_image_bytes,
             max_pixels=settings.limits.max_image_pixels,
@@ -125,6 +127,15 @@ class Engine:
         try:
             if not self._access.allows(request.chat, request.author):
                 raise AccessDenied(request.author.user_id)
+            async with self._quotas.reserve(request.chat, request.author):
+                return await self._handle_reserved(request, outbox, locale)
+        except BotError as exc:  # refused before anything was stored
+            return await self._fail(outbox, exc, locale, None)
+
+    async def _handle_reserved(
+        self, request: EditRequest, outbox: Outbox, locale: str | None
+    ) -> Outcome:
+        try:
             text = request.text.strip()
             limit = self._settings.limits.max_prompt_chars
             if len(text) > limit:
@@ -156,6 +167,7 @@ class Engine:
                 parts,
                 message_ids=request.message_ids,
                 status=TurnStatus.DRAFT,
+                locale=request.author.locale,
             )
             failure = Failure(
                 FailureKind.NEED_INSTRUCTION, messages.text("held_images", locale), draft.id
@@ -168,6 +180,7 @@ class Engine:
             parent.turn_id,
             parts,
             message_ids=request.message_ids,
+            locale=request.author.locale,
         )
         log.info(
             "turn %d stored (lineage %d, parent %s, %d images)",
@@ -187,9 +200,15 @@ class Engine:
         try:
             if not self._access.allows(chat, author):
                 raise AccessDenied(author.user_id)
-            user_turn = await self._own_user_turn(chat, turn_id)
+            async with self._quotas.reserve(chat, author):
+                return await self._retry_reserved(chat, author, turn_id, outbox, locale)
         except BotError as exc:
             return await self._fail(outbox, exc, locale, None)
+
+    async def _retry_reserved(
+        self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox, locale: str | None
+    ) -> Outcome:
+        user_turn = await self._own_user_turn(chat, turn_id)
         if user_turn is None:
             return await self._deliver(
                 outbox, Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
@@ -260,6 +279,70 @@ class Engine:
             }
             if stale:
                 await self._store.update_chat_settings(chat, stale)
+
+    async def quota_status(self, chat: ChatKey, author: Author) -> QuotaStatus:
+        """Today's images used and left for `author` in `chat`, and when the day resets."""
+        return await self._quotas.status(chat, author)
+
+    async def usage_text(self, chat: ChatKey, author: Author) -> str:
+        """The /usage answer, localized."""
+        status = await self.quota_status(chat, author)
+        locale = await self.locale(chat, author)
+        hours, minutes = _until(status.resets_at)
+        limited = status.user_limit and not status.exempt
+        lines = [
+            messages.text(
+                "usage_user" if limited else "usage_user_free",
+                locale,
+                used=status.user_used,
+                limit=status.user_limit,
+                tokens=status.tokens_today,
+            )
+        ]
+        if status.pool_limit and not status.exempt:
+            lines.append(
+                messages.text("usage_pool", locale, used=status.pool_used, limit=status.pool_limit)
+            )
+        lines.append(messages.text("usage_resets", locale, hours=hours, minutes=minutes))
+        return "\n".join(lines)
+
+    async def announce_interrupted(
+        self, platform: str, outbox_for: Callable[[ChatKey, str | None, str | None], Outbox]
+    ) -> int:
+        """Tell the authors of steps a crash interrupted, with Retry.
+
+        `outbox_for(chat, message id, locale)` builds where to say it; returns how many.
+        """
+        pending = await self._store.pending_turns(platform)
+        for turn in pending:
+            await self._store.set_status(turn.turn_id, TurnStatus.FAILED, "interrupted")
+            locale = (await self._store.chat_settings(turn.chat)).get("language") or turn.locale
+            failure = Failure(
+                FailureKind.INTERRUPTED,
+                messages.text("interrupted", locale),
+                turn.turn_id,
+                retryable=True,
+            )
+            await self._deliver(outbox_for(turn.chat, turn.message_id, locale), failure)
+        if pending:
+            log.warning("%s: %d interrupted steps announced", platform, len(pending))
+        return len(pending)
+
+    async def forget(self, chat: ChatKey, author: Author) -> int:
+        """Delete every turn `author` wrote on this platform and the answers to them.
+
+        Links and images nobody else uses go too; others' turns that continued from them
+        become roots of their own. Returns how many turns went.
+        """
+        turns = await self._store.turns_by_author(chat.platform, author.user_id)
+        deleted = await self._store.delete_turns(turns)
+        log.info("%s: a user's data was forgotten (%d turns)", chat.platform, deleted)
+        return deleted
+
+    async def purge_older_than(self, days: float) -> int:
+        """Delete turns (and then unused images) older than `days`."""
+        cutoff = datetime.now(UTC).timestamp() - days * 86400
+        return await self._store.delete_turns(await self._store.turns_older_than(cutoff))
 
     async def usage_today(self, chat: ChatKey, author: Author) -> UsageTotals:
         """The author's images and tokens since midnight UTC."""
@@ -468,6 +551,12 @@ class Engine:
         return await self._deliver(outbox, failure_for(exc, locale, user_turn_id))
 
 
+def _until(moment: datetime) -> tuple[int, int]:
+    """Hours and minutes from now until `moment`."""
+    minutes = max(0, int((moment - datetime.now(UTC)).total_seconds()) // 60)
+    return divmod(minutes, 60)
+
+
 def _too_large(size: int, limit: int) -> InputRejected:
     return InputRejected(
         "file_too_large", size_mb=size / 1024 / 1024, limit_mb=limit / 1024 / 1024
@@ -477,6 +566,10 @@ def _too_large(size: int, limit: int) -> InputRejected:
 def failure_for(exc: BotError, locale: str | None, user_turn_id: int | None) -> Failure:
     """Explain a core error to the user."""
     t = messages.text
+    if isinstance(exc, QuotaExceeded):
+        hours, minutes = _until(exc.resets_at)
+        message = t(f"quota_{exc.scope}", locale, limit=exc.limit, hours=hours, minutes=minutes)
+        return Failure(FailureKind.QUOTA, message, error=exc)
     if isinstance(exc, AccessDenied):
         return Failure(FailureKind.ACCESS, t("access_denied", locale), error=exc)
     if isinstance(exc, ImageRejected):

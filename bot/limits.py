@@ -12,12 +12,22 @@ from bot.request import Author, ChatKey
 
 
 class AccessPolicy:
-    """Allow-lists from `[access]`; admins always pass. Ids are "platform:id" or a bare id."""
+    """Allow- and block-lists from `[access]`. Ids are "platform:id" or a bare id.
+
+    Admins always pass; otherwise any block-list match refuses, and every non-empty
+    allow-list must match (users, chats, Discord guilds, and at least one Discord role).
+    """
 
     def __init__(self, settings: AccessSettings) -> None:
         self._chats = frozenset(settings.allowed_chats)
         self._users = frozenset(settings.allowed_users)
         self._admins = frozenset(settings.admins)
+        self._guilds = frozenset(settings.allowed_guilds)
+        self._roles = frozenset(settings.allowed_roles)
+        self._blocked_chats = frozenset(settings.blocked_chats)
+        self._blocked_users = frozenset(settings.blocked_users)
+        self._blocked_guilds = frozenset(settings.blocked_guilds)
+        self._blocked_roles = frozenset(settings.blocked_roles)
 
     @staticmethod
     def _matches(ids: frozenset[str], platform: str, value: str) -> bool:
@@ -31,9 +41,27 @@ class AccessPolicy:
         """Whether `author` may use the bot in `chat`."""
         if self.is_admin(chat, author):
             return True
-        if self._users and not self._matches(self._users, chat.platform, author.user_id):
+        p = chat.platform
+        guild = chat.guild_id or ""
+        if (
+            self._matches(self._blocked_users, p, author.user_id)
+            or self._matches(self._blocked_chats, p, chat.chat_id)
+            or (guild and self._matches(self._blocked_guilds, p, guild))
+            or any(self._matches(self._blocked_roles, p, role) for role in author.roles)
+        ):
             return False
-        return not self._chats or self._matches(self._chats, chat.platform, chat.chat_id)
+        if self._users and not self._matches(self._users, p, author.user_id):
+            return False
+        if self._chats and not self._matches(self._chats, p, chat.chat_id):
+            return False
+        if self._guilds and guild and not self._matches(self._guilds, p, guild):
+            return False
+        # Role lists apply where roles exist: Discord servers, not DMs or Telegram.
+        return not (
+            self._roles
+            and guild
+            and not any(self._matches(self._roles, p, role) for role in author.roles)
+        )
 
 
 class ModelGate:

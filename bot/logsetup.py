@@ -42,8 +42,10 @@ def install_redaction(secrets: Iterable[str]) -> Callable[[], None]:
         clean = redact(message, hidden)
         if clean != message or record.args:
             record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(formatter.formatException(record.exc_info), hidden)
+        if record.exc_info:
+            # An inner factory may have rendered the traceback already: redact that too.
+            rendered = record.exc_text or formatter.formatException(record.exc_info)
+            record.exc_text = redact(rendered, hidden)
         if record.stack_info:
             record.stack_info = redact(record.stack_info, hidden)
         return record

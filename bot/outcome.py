@@ -37,6 +37,8 @@ class FailureKind(enum.StrEnum):
     MODEL = "model"  # model error: Retry may help when `retryable`
     INTERNAL = "internal"
     NEED_INSTRUCTION = "need_instruction"  # images held; waiting for text
+    QUOTA = "quota"  # a daily or in-flight limit: not charged, try later
+    INTERRUPTED = "interrupted"  # the process stopped mid-step; Retry runs it again
 
 
 @dataclass(frozen=True, slots=True)

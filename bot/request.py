@@ -13,6 +13,12 @@ class ChatKey:
     platform: str  # "telegram" | "discord" | "console"
     chat_id: str
     thread_id: str | None = None  # forum topic / Discord thread; informational, not a scope
+    guild_id: str | None = None  # Discord server: access lists and the daily pool use it
+
+    @property
+    def pool(self) -> str:
+        """Whose daily image pool a request draws from: the guild's, else the chat's."""
+        return self.guild_id or self.chat_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +28,7 @@ class Author:
     user_id: str
     display_name: str = ""
     locale: str | None = None  # platform language code ("en", "zh-hans", "zh-CN" ...)
+    roles: tuple[str, ...] = ()  # Discord role ids, for role allow/block lists
 
 
 @dataclass(frozen=True, slots=True)

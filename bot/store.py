@@ -104,7 +104,18 @@ async def _migration_1(db: aiosqlite.Connection) -> None:
             await db.execute(statement)
 
 
-MIGRATIONS = (_migration_1,)
+async def _migration_2(db: aiosqlite.Connection) -> None:
+    # Quotas pool usage per Discord guild (or per chat); interrupted turns are announced in
+    # their author's language; retention and /forget look turns up by age and author.
+    await db.execute("ALTER TABLE usage ADD COLUMN pool TEXT")
+    await db.execute("UPDATE usage SET pool = chat_id")
+    await db.execute("CREATE INDEX usage_pool ON usage(platform, pool, created_at)")
+    await db.execute("ALTER TABLE turns ADD COLUMN locale TEXT")
+    await db.execute("CREATE INDEX turns_author ON turns(author_id)")
+    await db.execute("CREATE INDEX turns_created ON turns(created_at)")
+
+
+MIGRATIONS = (_migration_1, _migration_2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +126,17 @@ class UsageRecord:
     prompt_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTurn:
+    """A user turn whose step never finished, and where to tell its author."""
+
+    turn_id: int
+    chat: ChatKey
+    author_id: str
+    locale: str | None
+    message_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +246,7 @@ class Store:
         *,
         message_ids: Sequence[str] = (),
         status: TurnStatus = TurnStatus.PENDING,
+        locale: str | None = None,
     ) -> Turn:
         """Store a user turn (a new lineage when `parent_id` is None), link its messages."""
         now = time.time()
@@ -237,7 +260,7 @@ class Store:
             else:
                 lineage_id = await self._lineage_of(parent_id)
             turn_id = await self._insert_turn(
-                lineage_id, parent_id, Role.USER, author_id, status, None, parts, now
+                lineage_id, parent_id, Role.USER, author_id, status, None, parts, now, locale
             )
             await self._insert_links(chat, message_ids, turn_id)
             await self._set_latest(chat, turn_id)
@@ -273,11 +296,13 @@ class Store:
             )
             await self._set_latest(chat, turn_id)
             await db.execute(
-                "INSERT INTO usage (platform, chat_id, user_id, turn_id, images, prompt_tokens,"
-                " output_tokens, total_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO usage (platform, chat_id, pool, user_id, turn_id, images,"
+                " prompt_tokens, output_tokens, total_tokens, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat.platform,
                     chat.chat_id,
+                    chat.pool,
                     author_id,
                     turn_id,
                     usage.images,
@@ -322,11 +347,12 @@ class Store:
         model: str | None,
         parts: Sequence[Part],
         now: float,
+        locale: str | None = None,
     ) -> int:
         cur = await self._db.execute(
-            "INSERT INTO turns (lineage_id, parent_id, role, author_id, status, model, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (lineage_id, parent_id, role, author_id, status, model, now),
+            "INSERT INTO turns (lineage_id, parent_id, role, author_id, status, model,"
+            " created_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (lineage_id, parent_id, role, author_id, status, model, now, locale),
         )
         turn_id = _lastrowid(cur)
         await self._db.executemany(
@@ -443,13 +469,16 @@ class Store:
         )
         return (rows[0][0], rows[0][1]) if rows else None
 
-    async def pending_turns(self) -> list[Turn]:
-        """User turns stored but never answered (the process died mid-call)."""
-        return await self._load_turns(
-            "SELECT id, lineage_id, parent_id, role, author_id, status, model, created_at"
-            " FROM turns WHERE status = 'pending' ORDER BY id",
-            (),
+    async def pending_turns(self, platform: str) -> list[PendingTurn]:
+        """User turns stored but never answered on `platform` (the process died mid-call)."""
+        rows = await self._rows(
+            "SELECT t.id, l.chat_id, t.author_id, t.locale,"
+            " (SELECT message_id FROM links k WHERE k.turn_id = t.id LIMIT 1)"
+            " FROM turns t JOIN lineages l ON l.id = t.lineage_id"
+            " WHERE t.status = 'pending' AND l.platform = ? ORDER BY t.id",
+            (platform,),
         )
+        return [PendingTurn(int(r[0]), ChatKey(platform, r[1]), r[2], r[3], r[4]) for r in rows]
 
     async def _load_turns(self, sql: str, params: Sequence[Any]) -> list[Turn]:
         rows = await self._rows(sql, params)
@@ -523,10 +552,89 @@ class Store:
         )
         return UsageTotals(int(rows[0][0]), int(rows[0][1]))
 
+    async def pool_usage_since(self, platform: str, pool: str, since: float) -> UsageTotals:
+        """A chat's (or guild's) images and tokens since a time."""
+        rows = await self._rows(
+            "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(total_tokens), 0) FROM usage"
+            " WHERE platform = ? AND pool = ? AND created_at >= ?",
+            (platform, pool, since),
+        )
+        return UsageTotals(int(rows[0][0]), int(rows[0][1]))
+
+    # deletion (/forget, retention) ------------------------------------------------------------
+
+    async def turns_by_author(self, platform: str, author_id: str) -> list[int]:
+        """Ids of the user turns `author_id` wrote on `platform`, and the answers to them."""
+        rows = await self._rows(
+            "SELECT t.id FROM turns t JOIN lineages l ON l.id = t.lineage_id"
+            " WHERE l.platform = ? AND t.role = 'user' AND t.author_id = ?",
+            (platform, author_id),
+        )
+        user_turns = [int(r[0]) for r in rows]
+        return user_turns + await self._answers_to(user_turns)
+
+    async def turns_older_than(self, cutoff: float) -> list[int]:
+        """Ids of turns created before `cutoff`."""
+        rows = await self._rows("SELECT id FROM turns WHERE created_at < ?", (cutoff,))
+        return [int(r[0]) for r in rows]
+
+    async def _answers_to(self, user_turns: Sequence[int]) -> list[int]:
+        answers: list[int] = []
+        for chunk in _chunks(user_turns):
+            marks = ",".join("?" * len(chunk))
+            rows = await self._rows(
+                f"SELECT id FROM turns WHERE role = 'model' AND parent_id IN ({marks})", chunk
+            )
+            answers += [int(r[0]) for r in rows]
+        return answers
+
+    async def delete_turns(self, turn_ids: Sequence[int]) -> int:
+        """Delete turns with their parts and links; their images go once nothing uses them.
+
+        Turns of others that continued from a deleted turn become roots: they keep working
+        from their own parts, and never reach the deleted ones again.
+        """
+        if not turn_ids:
+            return 0
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE turns SET parent_id = NULL WHERE parent_id = ?", [(t,) for t in turn_ids]
+            )
+            await db.executemany("DELETE FROM turns WHERE id = ?", [(t,) for t in turn_ids])
+            await db.execute(
+                "DELETE FROM lineages WHERE id NOT IN (SELECT DISTINCT lineage_id FROM turns)"
+            )
+        await self.collect_images()
+        return len(turn_ids)
+
+    async def collect_images(self) -> int:
+        """Delete image files no part refers to any more."""
+        async with self.transaction() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT sha256 FROM images WHERE sha256 NOT IN"
+                    " (SELECT image_sha256 FROM parts WHERE image_sha256 IS NOT NULL)"
+                )
+            )
+            await db.executemany("DELETE FROM images WHERE sha256 = ?", [(r[0],) for r in rows])
+        paths = [self._images / r[0][:2] / r[0] for r in rows]
+        await asyncio.to_thread(_unlink_all, paths)
+        return len(paths)
+
     async def integrity_check(self) -> str:
         """SQLite's own consistency check ("ok" when healthy)."""
         rows = await self._rows("PRAGMA integrity_check")
         return str(rows[0][0])
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    """Split ids so an IN (...) list stays under SQLite's variable limit."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _unlink_all(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _lastrowid(cur: aiosqlite.Cursor) -> int:

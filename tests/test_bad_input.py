@@ -114,9 +114,7 @@ async def test_good_jpeg_is_sent_byte_identical(tmp_path: Path, gemini: GeminiFa
     assert gemini.requests[0].images == [data]
 
 
-async def test_too_many_images_are_trimmed_with_a_note(
-    tmp_path: Path, gemini: GeminiFake
-) -> None:
+async def test_too_many_images_are_trimmed_with_a_note(tmp_path: Path, gemini: GeminiFake) -> None:
     images = [nasty.encode(nasty.photo(64, 64, seed=i), "JPEG") for i in range(5)]
     async with open_engine(make_settings(tmp_path / "data", gemini)) as engine:
         outbox = RecordingOutbox()

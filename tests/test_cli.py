@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,14 @@ CLEAN_ENV = {
     for k, v in os.environ.items()
     if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY", "TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"}
 }
+
+
+@pytest.fixture(autouse=True)
+def restore_log_record_factory() -> Iterator[None]:
+    """`main` installs process-wide redaction; keep it from leaking into other tests."""
+    factory = logging.getLogRecordFactory()
+    yield
+    logging.setLogRecordFactory(factory)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from bot.app import open_engine
 from bot.lineage import Part, Role, TurnStatus
-from bot.request import ChatKey
+from bot.request import Author, ChatKey
 from bot.store import Store, UsageRecord
 from tests.conftest import RecordingOutbox, make_settings, photo, request
 from tests.fakes.gemini import GeminiFake
@@ -24,8 +24,12 @@ async def test_turns_links_and_settings_survive_reopening(tmp_path: Path) -> Non
             CHAT, "alice", None, [Part(image=image), Part(text="blue")], message_ids=["m1"]
         )
         model = await store.add_model_turn(
-            CHAT, user, "m", [Part(image=image, raw='{"thought_signature":"AAE="}')],
-            UsageRecord(images=1, total_tokens=10), "alice",
+            CHAT,
+            user,
+            "m",
+            [Part(image=image, raw='{"thought_signature":"AAE="}')],
+            UsageRecord(images=1, total_tokens=10),
+            "alice",
         )
         await store.link(CHAT, ["m2"], model.id)
         await store.update_chat_settings(CHAT, {"aspect_ratio": "16:9", "language": "zh"})
@@ -52,6 +56,7 @@ async def test_identical_images_are_stored_once(tmp_path: Path) -> None:
 
 async def test_failed_transaction_rolls_back_only_itself(tmp_path: Path) -> None:
     async with Store.open(tmp_path) as store:
+
         async def doomed() -> None:
             async with store.transaction() as db:
                 await db.execute(
@@ -79,7 +84,12 @@ async def test_200_concurrent_steps_from_different_chats(tmp_path: Path) -> None
             image = photo()
             await asyncio.gather(
                 *(
-                    engine.handle(request("edit", image, chat=ChatKey("test", f"c{i}")), box)
+                    engine.handle(
+                        request(
+                            "edit", image, chat=ChatKey("test", f"c{i}"), author=Author(f"u{i}")
+                        ),
+                        box,
+                    )
                     for i, box in enumerate(outboxes)
                 )
             )
@@ -88,7 +98,8 @@ async def test_200_concurrent_steps_from_different_chats(tmp_path: Path) -> None
             links = await store._rows("SELECT COUNT(*) FROM links")
             assert await store.integrity_check() == "ok"
     assert sorted(tuple(r) for r in counts) == [
-        (Role.MODEL.value, "ok", 200), (Role.USER.value, "answered", 200)
+        (Role.MODEL.value, "ok", 200),
+        (Role.USER.value, "answered", 200),
     ]
     assert links[0][0] == 400  # each user message and each posted result
     assert all(box.success.images for box in outboxes)

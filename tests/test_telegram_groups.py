@@ -108,6 +108,7 @@ async def test_help_usage_new_and_commands_in_two_languages(
         "new",
         "settings",
         "usage",
+        "forget",
     ]
     assert chinese[2]["description"].startswith("编辑")
 

@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 from telegram import (
     BotCommand,
     CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     Message,
     ReplyParameters,
     Update,
@@ -42,7 +44,8 @@ log = logging.getLogger(__name__)
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses larger files
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-COMMAND_NAMES = ("start", "help", "edit", "imagine", "new", "settings", "usage")
+COMMAND_NAMES = ("start", "help", "edit", "imagine", "new", "settings", "usage", "forget")
+FORGET_PREFIX = "f:"
 
 
 def chat_key(message: Message) -> ChatKey:
@@ -132,6 +135,7 @@ class TelegramAdapter:
                     timeout=int(self._poll_timeout_s), allowed_updates=ALLOWED_UPDATES
                 )
                 log.info("telegram: polling")
+            await self._announce_interrupted()
             self.ready.set()
             try:
                 await stop.wait()
@@ -201,10 +205,16 @@ class TelegramAdapter:
             await self._engine.new_session(chat)
             await self._say(message, messages.text("new_session", locale))
         elif action is Action.USAGE:
-            usage = await self._engine.usage_today(chat, author)
+            await self._say(message, await self._engine.usage_text(chat, author))
+        elif action is Action.FORGET:
+            button = InlineKeyboardButton(
+                messages.text("forget_button", locale),
+                callback_data=f"{FORGET_PREFIX}{message.from_user.id}",
+            )
             await self._say(
                 message,
-                strings.text("usage", locale, images=usage.images, tokens=usage.total_tokens),
+                messages.text("forget_confirm", locale),
+                InlineKeyboardMarkup([[button]]),
             )
         elif action is Action.SETTINGS:
             if await self._may_change_settings(
@@ -272,12 +282,15 @@ class TelegramAdapter:
 
         return ImageSource(fetch, image.file_size, image.mime_type, image.file_id)
 
-    async def _say(self, message: Message, text: str) -> None:
+    async def _say(
+        self, message: Message, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
         place = place_of(message)
         await call(
             lambda: self._app.bot.send_message(
                 place.chat_id,
                 text,
+                reply_markup=markup,
                 message_thread_id=place.thread_id,
                 reply_parameters=ReplyParameters(
                     message_id=message.message_id, allow_sending_without_reply=True
@@ -309,6 +322,9 @@ class TelegramAdapter:
         author = author_of(query.from_user)
         locale = await self._engine.locale(chat, author)
         data = query.data
+        if data.startswith(FORGET_PREFIX):
+            await self._forget(query, chat, author, locale, data.removeprefix(FORGET_PREFIX))
+            return
         if data.startswith(SETTINGS_PREFIX):
             allowed = await self._may_change_settings(
                 message.chat.id, message.chat.type, query.from_user.id, chat, author
@@ -330,6 +346,28 @@ class TelegramAdapter:
             await self._original(query, chat, author, locale, turn_id)
         else:
             await query.answer()
+
+    async def _forget(
+        self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, owner: str
+    ) -> None:
+        if owner != author.user_id:  # only the person who asked may confirm
+            await query.answer(messages.text("not_your_button", locale), show_alert=True)
+            return
+        await query.answer()
+        count = await self._engine.forget(chat, author)
+        try:
+            await query.edit_message_text(messages.text("forget_done", locale, count=count))
+        except TelegramError as exc:
+            log.info("telegram: could not confirm /forget: %s", exc)
+
+    async def _announce_interrupted(self) -> None:
+        def outbox_for(
+            chat: ChatKey, message_id: str | None, locale: str | None
+        ) -> TelegramOutbox:
+            reply_to = int(message_id) if message_id and message_id.isdigit() else None
+            return TelegramOutbox(self._app.bot, Place(int(chat.chat_id), None, reply_to), locale)
+
+        await self._engine.announce_interrupted("telegram", outbox_for)
 
     def _place_for_button(self, query: CallbackQuery) -> Place:
         message = query.message

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from telegram import Message, MessageEntity
 from telegram.constants import ChatType
 
-COMMANDS = frozenset({"start", "help", "edit", "imagine", "new", "settings", "usage"})
+COMMANDS = frozenset({"start", "help", "edit", "imagine", "new", "settings", "usage", "forget"})
 
 
 class Action(enum.StrEnum):
@@ -24,6 +24,7 @@ class Action(enum.StrEnum):
     HELP = "help"
     SETTINGS = "settings"
     USAGE = "usage"
+    FORGET = "forget"
     NOT_AN_IMAGE = "not_an_image"  # a file that is not a picture, sent to us directly
     IGNORE = "ignore"
 

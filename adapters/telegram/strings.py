@@ -24,11 +24,11 @@ _STRINGS: dict[str, dict[str, str]] = {
             "With privacy mode on (the default), I only see commands, mentions and replies to "
             "my messages in groups; that is all I need.\n\n"
             "Buttons: Retry makes another variant, Original sends the lossless file.\n"
-            "/settings (group admins): aspect ratio, size, model, language. /usage: today's use."
+            "/settings (group admins): aspect ratio, size, model, language. /usage: today's use.\n"
+            "/forget deletes everything you sent me and every image made for you."
         ),
         "need_image": "Reply to a photo with /edit <instruction>, or send a photo with "
         "/edit <instruction> as its caption.",
-        "usage": "Today you made {images} images ({tokens} tokens).",
         "settings_title": "Settings for this chat:",
         "settings_admins_only": "Only chat admins can change the settings here.",
         "settings_saved": "Saved.",
@@ -45,6 +45,7 @@ _STRINGS: dict[str, dict[str, str]] = {
         "cmd_new": "Start over",
         "cmd_settings": "Aspect ratio, size, model, language",
         "cmd_usage": "Your usage today",
+        "cmd_forget": "Delete everything you sent me",
     },
     ZH: {
         "help": (
@@ -63,10 +64,10 @@ _STRINGS: dict[str, dict[str, str]] = {
             "• 在 Telegram 允许我看到的地方使用 @{username} <指令>。\n"
             "隐私模式开启时（默认），我在群里只能看到命令、提及和对我消息的回复，这已足够。\n\n"
             "按钮：“重试”生成另一个版本，“原图”发送无损文件。\n"
-            "/settings（群管理员）：宽高比、尺寸、模型、语言。/usage：今日用量。"
+            "/settings（群管理员）：宽高比、尺寸、模型、语言。/usage：今日用量。\n"
+            "/forget 删除你发给我的所有内容以及为你生成的所有图片。"
         ),
         "need_image": "请用 /edit <指令> 回复一张图片，或发送图片并以 /edit <指令> 作为说明。",
-        "usage": "你今天生成了 {images} 张图片（{tokens} 个 token）。",
         "settings_title": "本聊天的设置：",
         "settings_admins_only": "只有群管理员可以修改这里的设置。",
         "settings_saved": "已保存。",
@@ -83,6 +84,7 @@ _STRINGS: dict[str, dict[str, str]] = {
         "cmd_new": "重新开始",
         "cmd_settings": "宽高比、尺寸、模型、语言",
         "cmd_usage": "今日用量",
+        "cmd_forget": "删除你发给我的所有内容",
     },
 }
 
