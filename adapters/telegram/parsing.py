@@ -109,7 +109,11 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
     if message.from_user is None or message.from_user.is_bot:
         return IGNORED
     text = message.text or message.caption or ""
-    entities = tuple(message.entities or message.caption_entities or ())
+    raw_entities = message.entities if message.text else message.caption_entities
+    length16 = len(text.encode("utf-16-le")) // 2
+    entities = tuple(
+        e for e in raw_entities or () if e.offset >= 0 and e.offset + e.length <= length16
+    )
     images = images_of(message)
     reply = _real_reply(message)
     edit = Parsed(
