@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, secrets_of(settings))
     if args.command == "run":
         # Deferred: `chat` and config errors should not pay for importing the server stack.
-        from bot.app import NoPlatformError, enabled_platforms, run_bot  # noqa: PLC0415
+        from bot.app import enabled_platforms, run_bot  # noqa: PLC0415
 
         if not enabled_platforms(settings):
             print(NO_TOKEN.format(config=config_name), file=sys.stderr)
@@ -60,12 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.gemini.api_key:
             print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
             return EXIT_CONFIG
+        refused: list[BaseException] = []
         try:
             asyncio.run(run_bot(settings))
-        except NoPlatformError:  # pragma: no cover - checked above
-            return EXIT_CONFIG
-        except ModuleNotFoundError as exc:
-            print(f"bananabot: adapter not available: {exc.name}", file=sys.stderr)
+        except* (ConfigError, ModuleNotFoundError) as group:
+            # An adapter refused to start (bad token, a portal switch, a missing extra):
+            # say why without a traceback.
+            refused = list(group.exceptions)
+        for reason in refused:
+            print(f"bananabot: {reason}", file=sys.stderr)
+        if refused:
             return EXIT_CONFIG
         return 0
     if not settings.gemini.api_key:

@@ -194,19 +194,37 @@ class Engine:
             request.chat, request.author, user_turn, options, outbox, locale, notes, preloaded
         )
 
-    async def retry(self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox) -> Outcome:
-        """Answer a stored user turn again (a reroll: a sibling model turn)."""
+    async def retry(
+        self,
+        chat: ChatKey,
+        author: Author,
+        turn_id: int,
+        outbox: Outbox,
+        options: GenerationOptions | None = None,
+    ) -> Outcome:
+        """Answer a stored user turn again (a reroll: a sibling model turn).
+
+        `options` override the chat's settings (a Discord thread passes its channel's).
+        """
         locale = await self.locale(chat, author)
         try:
             if not self._access.allows(chat, author):
                 raise AccessDenied(author.user_id)
             async with self._quotas.reserve(chat, author):
-                return await self._retry_reserved(chat, author, turn_id, outbox, locale)
+                return await self._retry_reserved(
+                    chat, author, turn_id, outbox, locale, options or GenerationOptions()
+                )
         except BotError as exc:
             return await self._fail(outbox, exc, locale, None)
 
     async def _retry_reserved(
-        self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox, locale: str | None
+        self,
+        chat: ChatKey,
+        author: Author,
+        turn_id: int,
+        outbox: Outbox,
+        locale: str | None,
+        wanted: GenerationOptions,
     ) -> Outcome:
         user_turn = await self._own_user_turn(chat, turn_id)
         if user_turn is None:
@@ -217,7 +235,7 @@ class Engine:
             message = messages.text("need_instruction", locale)
             return await self._deliver(outbox, Failure(FailureKind.NEED_INSTRUCTION, message))
         await self._store.set_status(user_turn.id, TurnStatus.PENDING)
-        options = await self._generation(chat, GenerationOptions())
+        options = await self._generation(chat, wanted)
         return await self._answer(chat, author, user_turn, options, outbox, locale, (), {})
 
     async def original(self, chat: ChatKey, turn_id: int) -> tuple[ResultImage, ...]:

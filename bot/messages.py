@@ -138,7 +138,7 @@ def language_for(locale: str | None) -> str:
     return EN
 
 
-def text(key: str, locale: str | None, **params: object) -> str:
+def text(key: str, locale: str | None, /, **params: object) -> str:
     """The message `key` in the user's language, with `params` filled in."""
     template = _CATALOG[language_for(locale)].get(key) or _CATALOG[EN][key]
     return template.format(**params) if params else template

@@ -11,6 +11,7 @@ import pytest
 from bot import messages
 from bot.app import open_engine
 from bot.config import AccessSettings
+from bot.engine import failure_for
 from bot.errors import InputRejected
 from bot.limits import AccessPolicy, ModelGate
 from bot.outcome import FailureKind
@@ -142,3 +143,11 @@ async def test_chat_settings_are_validated_per_model(tmp_path: Path, gemini: Gem
     assert gemini.requests[0].model == "gemini-3-pro-image-preview"
     assert config["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "4K"}
     assert usage.images == 1
+
+
+def test_a_bad_setting_explains_itself() -> None:
+    """Regression: `bad_setting` has a `key` parameter, like `messages.text` itself had."""
+    failure = failure_for(
+        InputRejected("bad_setting", key="aspect_ratio", value="7:3"), "en", None
+    )
+    assert failure.message == "7:3 is not a valid choice for aspect_ratio."

@@ -1,0 +1,132 @@
+"""The discord.py client: events in; commands and persistent buttons registered at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+
+from adapters.discord.boundary import Guard, describe_error
+from adapters.discord.chat_commands import ChatCommands
+from adapters.discord.commands import register_commands
+from adapters.discord.conversation import Conversation
+from adapters.discord.outbox import NO_PINGS, ChannelOutbox
+from adapters.discord.parsing import PLATFORM
+from adapters.discord.steps import InteractionSteps
+from adapters.discord.views import ButtonHandler, ForgetButton, OriginalButton, RetryButton
+from bot.engine import Engine
+from bot.request import ChatKey
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[discord.Client]
+
+
+class CommandTree(app_commands.CommandTree[discord.Client]):
+    """A command tree whose library-level errors (bad options ...) go through the boundary."""
+
+    def __init__(self, client: discord.Client, guard: Guard) -> None:
+        super().__init__(client)
+        self._guard = guard
+
+    async def on_error(
+        self, interaction: Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.error("command failed (interaction %s)", interaction.id, exc_info=error)
+        cause = error.__cause__ or error
+        await self._guard.report(interaction, describe_error(cause, interaction.locale.value))
+
+
+class ButtonRouter:
+    """Sends each persistent button's click to whoever handles it."""
+
+    def __init__(self, steps: InteractionSteps, chat_commands: ChatCommands) -> None:
+        self._steps = steps
+        self._chat_commands = chat_commands
+
+    async def retry(self, interaction: Interaction, turn_id: int) -> None:
+        await self._steps.retry(interaction, turn_id)
+
+    async def original(self, interaction: Interaction, turn_id: int) -> None:
+        await self._steps.original(interaction, turn_id)
+
+    async def forget(self, interaction: Interaction, owner_id: int) -> None:
+        await self._chat_commands.forget_confirmed(interaction, owner_id)
+
+
+class BananaClient(discord.Client):
+    """Routes messages to the conversation and interactions to the steps."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        intents: discord.Intents,
+        guild_ready_timeout: float,
+        conversation: Conversation,
+        steps: InteractionSteps,
+        chat_commands: ChatCommands,
+        guard: Guard,
+        ready: asyncio.Event,
+    ) -> None:
+        super().__init__(
+            intents=intents, guild_ready_timeout=guild_ready_timeout, allowed_mentions=NO_PINGS
+        )
+        self.tree = CommandTree(self, guard)
+        self._engine = engine
+        self._conversation = conversation
+        self._steps = steps
+        self._chat_commands = chat_commands
+        self._buttons = ButtonRouter(steps, chat_commands)
+        self._connected = ready  # not `_ready`: discord.Client uses that name
+
+    @property
+    def buttons(self) -> ButtonHandler:
+        """Who handles persistent button clicks (see `views.ButtonHost`)."""
+        return self._buttons
+
+    async def setup_hook(self) -> None:
+        # Logged in, gateway not connected yet: no event runs, so no step is in flight.
+        register_commands(self.tree, self._steps, self._chat_commands)
+        self.add_dynamic_items(RetryButton, OriginalButton, ForgetButton)
+        try:
+            synced = await self.tree.sync()
+        except discord.HTTPException:
+            # Commands registered by an earlier run keep working; do not refuse to start.
+            log.warning("could not sync application commands", exc_info=True)
+        else:
+            log.info("synced %d application commands", len(synced))
+        await self._announce_interrupted()
+
+    async def _announce_interrupted(self) -> None:
+        """Answer steps a crash cut short, with Retry; before connecting, so none is running."""
+
+        def outbox_for(chat: ChatKey, message_id: str | None, locale: str | None) -> ChannelOutbox:
+            channel = self.get_partial_messageable(int(chat.chat_id))
+            # An interaction's id is no message; the reply then simply has no reference.
+            reply_to = (
+                channel.get_partial_message(int(message_id))
+                if message_id and message_id.isdigit()
+                else None
+            )
+            return ChannelOutbox(channel, locale, reply_to=reply_to)
+
+        try:
+            await self._engine.announce_interrupted(PLATFORM, outbox_for)
+        except Exception:
+            log.exception("could not announce interrupted steps")
+
+    async def on_ready(self) -> None:
+        log.info(
+            "connected to Discord as %s (application %s) in %d guilds",
+            self.user,
+            self.application_id,
+            len(self.guilds),
+        )
+        self._connected.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.user is not None:
+            await self._conversation.on_message(message, self.user.id)

@@ -1,0 +1,123 @@
+"""The application commands: names, options and descriptions, wired to their handlers."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from adapters.discord.chat_commands import ChatCommands
+from adapters.discord.steps import InteractionSteps
+
+Interaction = discord.Interaction[discord.Client]
+Choices = list[app_commands.Choice[str]]
+EDIT_IMAGE_MENU = "Edit image"
+
+
+def register_commands(
+    tree: app_commands.CommandTree[discord.Client],
+    steps: InteractionSteps,
+    chat: ChatCommands,
+) -> None:
+    """Add /edit, /imagine, /settings, /usage, /forget, /help and the Edit image menu."""
+
+    # Closures, not bound methods: discord.py would pass a bound method's owner as "self".
+    async def ratio_for_step(interaction: Interaction, current: str) -> Choices:
+        return await steps.complete(interaction, "aspect_ratio", current)
+
+    async def size_for_step(interaction: Interaction, current: str) -> Choices:
+        return await steps.complete(interaction, "image_size", current)
+
+    async def ratio_setting(interaction: Interaction, current: str) -> Choices:
+        return await chat.complete(interaction, "aspect_ratio", current)
+
+    async def size_setting(interaction: Interaction, current: str) -> Choices:
+        return await chat.complete(interaction, "image_size", current)
+
+    async def model_setting(interaction: Interaction, current: str) -> Choices:
+        return await chat.complete(interaction, "model", current)
+
+    async def language_setting(interaction: Interaction, current: str) -> Choices:
+        return await chat.complete(interaction, "language", current)
+
+    @tree.command(name="edit", description="Edit an image with an instruction")
+    @app_commands.describe(
+        image="The picture to edit",
+        prompt="What to change",
+        image2="Another picture for the model to use",
+        image3="Another picture for the model to use",
+        image4="Another picture for the model to use",
+        aspect_ratio="Shape of the result (default: the channel's setting)",
+        size="Resolution of the result, where the model offers it",
+    )
+    @app_commands.autocomplete(aspect_ratio=ratio_for_step, size=size_for_step)
+    async def edit(
+        interaction: Interaction,
+        image: discord.Attachment,
+        prompt: str,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+    ) -> None:
+        images = [a for a in (image, image2, image3, image4) if a is not None]
+        await steps.edit(interaction, prompt, images, aspect_ratio, size)
+
+    @tree.command(name="imagine", description="Make a new image from a description")
+    @app_commands.describe(
+        prompt="What to draw",
+        aspect_ratio="Shape of the result (default: the channel's setting)",
+        size="Resolution of the result, where the model offers it",
+    )
+    @app_commands.autocomplete(aspect_ratio=ratio_for_step, size=size_for_step)
+    async def imagine(
+        interaction: Interaction,
+        prompt: str,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+    ) -> None:
+        await steps.imagine(interaction, prompt, aspect_ratio, size)
+
+    @tree.context_menu(name=EDIT_IMAGE_MENU)
+    async def edit_image(interaction: Interaction, message: discord.Message) -> None:
+        await steps.edit_menu(interaction, message)
+
+    @tree.command(name="settings", description="Show or change this channel's image settings")
+    @app_commands.describe(
+        aspect_ratio="Default shape of results",
+        size="Default resolution (only models with sizes)",
+        model="Gemini model for this channel",
+        language="Language of the bot's messages here",
+    )
+    @app_commands.autocomplete(
+        aspect_ratio=ratio_setting,
+        size=size_setting,
+        model=model_setting,
+        language=language_setting,
+    )
+    async def settings(
+        interaction: Interaction,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        model: str | None = None,
+        language: str | None = None,
+    ) -> None:
+        given = {
+            "aspect_ratio": aspect_ratio,
+            "image_size": size,
+            "model": model,
+            "language": language,
+        }
+        await chat.settings(interaction, {k: v for k, v in given.items() if v is not None})
+
+    @tree.command(name="usage", description="How many images you made today")
+    async def usage(interaction: Interaction) -> None:
+        await chat.usage(interaction)
+
+    @tree.command(name="forget", description="Delete everything you sent me")
+    async def forget(interaction: Interaction) -> None:
+        await chat.forget(interaction)
+
+    @tree.command(name="help", description="How to edit images with this bot")
+    async def help_command(interaction: Interaction) -> None:
+        await chat.help(interaction)

@@ -1,0 +1,176 @@
+"""The engine's `Outbox` on Discord: channel messages, or follow-ups of a deferred interaction.
+
+Interaction tokens live 15 minutes; a step that outlives its token is posted to the channel
+instead, mentioning the user, so a slow model never turns into silence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+
+from adapters.discord import texts
+from adapters.discord.boundary import NEEDED_PERMISSIONS, fallback_channel, token_gone
+from adapters.discord.posts import DEFAULT_UPLOAD_LIMIT, Post, compose
+from adapters.discord.views import result_view
+from bot import messages
+from bot.outcome import Outcome
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[discord.Client]
+MISSING: Any = discord.utils.MISSING
+# Model and user text must never ping anyone; mentions we mean are allowed per message.
+NO_PINGS = discord.AllowedMentions.none()
+
+
+def upload_limit_of(channel: discord.abc.Messageable) -> int:
+    """The per-message upload limit of a channel (its guild's boost tier, or the default)."""
+    guild = getattr(channel, "guild", None)
+    return guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
+
+
+class ChannelOutbox:
+    """Posts outcomes as messages in a channel or thread: a reply, or with a mention."""
+
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        locale: str | None,
+        *,
+        reply_to: discord.Message | discord.PartialMessage | None = None,
+        mention: discord.User | discord.Member | None = None,
+    ) -> None:
+        self._channel = channel
+        self._locale = locale
+        self._reply_to = reply_to
+        self._mention = mention
+        self._status: discord.Message | None = None
+
+    async def queued(self, position: int) -> None:
+        content = messages.text("queued", self._locale, position=position)
+        try:
+            self._status = await self._channel.send(content, **self._addressing())
+        except discord.HTTPException:
+            log.warning("could not show the queue position", exc_info=True)
+
+    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+        await self._clear_status()
+        prefix = f"{self._mention.mention} " if self._mention is not None else ""
+        posts = await compose(outcome, self._locale, upload_limit_of(self._channel), prefix)
+        return await self.send(posts)
+
+    async def send(self, posts: Sequence[Post]) -> list[str]:
+        """Send `posts` in order; return the ids of the messages that were posted."""
+        ids: list[str] = []
+        for index, post in enumerate(posts):
+            addressing = self._addressing() if index == 0 else {"allowed_mentions": NO_PINGS}
+            try:
+                message = await self._channel.send(
+                    post.content or None,
+                    files=[u.file() for u in post.uploads] or MISSING,
+                    view=result_view(post.buttons, self._locale) or MISSING,
+                    **addressing,
+                )
+            except discord.Forbidden as exc:
+                log.warning(
+                    "missing permissions to post in channel %s (Discord code %s)",
+                    getattr(self._channel, "id", "?"),
+                    exc.code,
+                )
+                await self._explain_forbidden()
+                break
+            ids.append(str(message.id))
+        return ids
+
+    def _addressing(self) -> dict[str, Any]:
+        if self._mention is not None:
+            return {"allowed_mentions": discord.AllowedMentions(users=[self._mention])}
+        if self._reply_to is not None:
+            return {
+                "reference": self._reply_to.to_reference(fail_if_not_exists=False),
+                "allowed_mentions": discord.AllowedMentions(
+                    everyone=False, users=False, roles=False, replied_user=True
+                ),
+            }
+        return {"allowed_mentions": NO_PINGS}
+
+    async def _explain_forbidden(self) -> None:
+        # Often only Attach Files or Read Message History is missing: a plain text still works.
+        note = texts.text("missing_permissions", self._locale, names=NEEDED_PERMISSIONS)
+        try:
+            await self._channel.send(note, allowed_mentions=NO_PINGS)
+        except discord.HTTPException:
+            log.warning("cannot post in channel %s at all", getattr(self._channel, "id", "?"))
+
+    async def _clear_status(self) -> None:
+        if self._status is None:
+            return
+        status, self._status = self._status, None
+        try:
+            await status.delete()
+        except discord.HTTPException:
+            log.debug("could not delete the queue status message", exc_info=True)
+
+
+class InteractionOutbox:
+    """Posts outcomes as follow-ups of a deferred interaction, or in the channel once too late."""
+
+    def __init__(self, interaction: Interaction, locale: str | None) -> None:
+        self._interaction = interaction
+        self._locale = locale
+        self._status_shown = False
+
+    async def queued(self, position: int) -> None:
+        if self._interaction.is_expired():
+            return
+        content = messages.text("queued", self._locale, position=position)
+        try:
+            await self._interaction.edit_original_response(content=content)
+            self._status_shown = True
+        except discord.HTTPException:
+            log.warning("could not show the queue position", exc_info=True)
+
+    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+        interaction = self._interaction
+        if interaction.is_expired():
+            log.info("interaction %s expired; posting in the channel", interaction.id)
+        else:
+            posts = await compose(outcome, self._locale, interaction.filesize_limit)
+            try:
+                return await self._follow_up(posts)
+            except discord.HTTPException as exc:
+                if token_gone(exc):
+                    log.info(
+                        "interaction %s token is gone; posting in the channel", interaction.id
+                    )
+                else:
+                    log.warning("follow-up failed; posting in the channel", exc_info=True)
+        channel = fallback_channel(interaction)
+        return await ChannelOutbox(channel, self._locale, mention=interaction.user).deliver(
+            outcome
+        )
+
+    async def _follow_up(self, posts: Sequence[Post]) -> list[str]:
+        ids: list[str] = []
+        for index, post in enumerate(posts):
+            view = result_view(post.buttons, self._locale) or MISSING
+            files = [u.file() for u in post.uploads]
+            if index == 0 and self._status_shown:
+                # The queue status took the deferred message; the result replaces it.
+                message: discord.Message = await self._interaction.edit_original_response(
+                    content=post.content, attachments=files, view=view, allowed_mentions=NO_PINGS
+                )
+            else:
+                message = await self._interaction.followup.send(
+                    post.content,
+                    files=files or MISSING,
+                    view=view,
+                    allowed_mentions=NO_PINGS,
+                    wait=True,
+                )
+            ids.append(str(message.id))
+        return ids

@@ -1,0 +1,39 @@
+"""Shrink a result that is over the upload limit into a JPEG preview (CPU-bound: use a thread)."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+QUALITIES = (88, 75, 60)  # a few steps: each encode of a 4K image costs ~0.1 s
+SCALE_STEP = 0.7
+MIN_SIDE = 128  # below this a preview is useless; give up instead
+
+
+def jpeg_preview(data: bytes, limit: int) -> bytes | None:
+    """Encode `data` as a JPEG of at most `limit` bytes, lowering quality, then size."""
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        image = _flatten(opened)
+    while True:
+        for quality in QUALITIES:
+            buf = io.BytesIO()
+            image.save(buf, "JPEG", quality=quality, optimize=True)
+            if buf.tell() <= limit:
+                return buf.getvalue()
+        width, height = image.size
+        if min(width, height) * SCALE_STEP < MIN_SIDE:
+            return None
+        size = (max(1, round(width * SCALE_STEP)), max(1, round(height * SCALE_STEP)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB on white: JPEG has no alpha, and black behind transparency looks broken."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")

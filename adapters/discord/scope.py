@@ -1,0 +1,55 @@
+"""Who asks, where, in which language and with which channel settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import discord
+
+from adapters.discord.parsing import author_of, chat_key, settings_key
+from bot.engine import Engine
+from bot.request import Author, ChatKey, GenerationOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The core's view of one Discord event."""
+
+    chat: ChatKey
+    settings_chat: ChatKey  # the channel whose /settings apply (a thread's parent)
+    author: Author
+    options: GenerationOptions
+
+    @property
+    def locale(self) -> str | None:
+        return self.author.locale
+
+    def in_thread(self, thread: discord.Thread) -> Scope:
+        """The same request, moved into a thread the bot just opened."""
+        return replace(self, chat=chat_key(thread))
+
+
+async def scope_for(
+    engine: Engine,
+    channel: discord.abc.Snowflake,
+    user: discord.User | discord.Member,
+    platform_locale: str | None,
+    *,
+    guild_id: int | None = None,
+    aspect_ratio: str | None = None,
+    image_size: str | None = None,
+) -> Scope:
+    """Resolve the chat, the author's language and the settings a request runs with.
+
+    Threads inherit their channel's settings: the channel's choices travel as request options
+    (explicit command options win), and its language becomes the author's locale.
+    """
+    settings_chat = settings_key(channel, guild_id)
+    stored = await engine.chat_settings(settings_chat)
+    author = author_of(user, stored.get("language") or platform_locale)
+    options = GenerationOptions(
+        aspect_ratio=aspect_ratio or stored.get("aspect_ratio"),
+        image_size=image_size or stored.get("image_size"),
+        model=stored.get("model"),
+    )
+    return Scope(chat_key(channel, guild_id), settings_chat, author, options)

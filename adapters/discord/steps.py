@@ -1,0 +1,226 @@
+"""Interactions that run editing steps: /edit, /imagine, the Edit image menu, result buttons.
+
+Each handler answers cheap refusals (access, bad options, no picture) ephemerally, then defers
+within Discord's 3 seconds, and only then lets the engine download and call the model.
+`placement` decides where the answer goes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+
+import discord
+from discord import app_commands
+
+from adapters.discord import texts
+from adapters.discord.boundary import Guard, answer, bad_choice
+from adapters.discord.parsing import image_attachments, image_sources, is_image, settings_key
+from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
+from adapters.discord.posts import human_size
+from adapters.discord.prompt_modal import EditTarget, PromptModal
+from adapters.discord.scope import Scope, scope_for
+from bot import messages
+from bot.config import DiscordSettings
+from bot.engine import Engine
+from bot.request import EditRequest, ImageSource
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[discord.Client]
+MAX_CHOICES = 25  # Discord's autocomplete limit
+
+
+def channel_of(interaction: Interaction) -> discord.abc.Snowflake:
+    """The channel (or thread) an interaction happened in."""
+    if interaction.channel is not None:
+        return interaction.channel
+    if interaction.channel_id is None:
+        raise RuntimeError(f"interaction {interaction.id} has no channel")
+    return discord.Object(interaction.channel_id)
+
+
+def matching_choices(values: Sequence[str], current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete entries: the values containing what was typed so far."""
+    typed = current.strip().lower()
+    return [
+        app_commands.Choice(name=value, value=value) for value in values if typed in value.lower()
+    ][:MAX_CHOICES]
+
+
+class InteractionSteps:
+    """Runs editing steps for slash commands, the message menu and result buttons."""
+
+    def __init__(
+        self, engine: Engine, settings: DiscordSettings, guard: Guard, max_prompt_chars: int
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._guard = guard
+        self._max_prompt_chars = max_prompt_chars
+
+    # slash commands ---------------------------------------------------------------------------
+
+    async def edit(
+        self,
+        interaction: Interaction,
+        prompt: str,
+        attachments: Sequence[discord.Attachment],
+        aspect_ratio: str | None,
+        size: str | None,
+    ) -> None:
+        """/edit: edit the attached pictures."""
+        async with self._guard.interaction(interaction, "/edit"):
+            scope = await self._scope(interaction, aspect_ratio, size)
+            if not await self._admitted(interaction, scope, aspect_ratio, size):
+                return
+            if not all(is_image(a) for a in attachments):
+                await answer(interaction, messages.text("image_not_an_image", scope.locale))
+                return
+            await self._start(interaction, scope, prompt, image_sources(attachments))
+
+    async def imagine(
+        self, interaction: Interaction, prompt: str, aspect_ratio: str | None, size: str | None
+    ) -> None:
+        """/imagine: a new picture from a description."""
+        async with self._guard.interaction(interaction, "/imagine"):
+            scope = await self._scope(interaction, aspect_ratio, size)
+            if not await self._admitted(interaction, scope, aspect_ratio, size):
+                return
+            await self._start(interaction, scope, prompt, ())
+
+    async def complete(
+        self, interaction: Interaction, key: str, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Autocomplete a setting from what the channel's model offers."""
+        settings_chat = settings_key(channel_of(interaction), interaction.guild_id)
+        choices = await self._engine.setting_choices(settings_chat)
+        return matching_choices(choices.get(key, ()), current)
+
+    # the Edit image menu ------------------------------------------------------------------------
+
+    async def edit_menu(self, interaction: Interaction, message: discord.Message) -> None:
+        """Apps > Edit image: ask for the instruction, unless there is nothing to edit."""
+        async with self._guard.interaction(interaction, "Edit image"):
+            scope = await self._scope(interaction)
+            if not await self._admitted(interaction, scope):
+                return
+            linked = await self._engine.is_linked(scope.chat, str(message.id))
+            images = () if linked else image_attachments(message.attachments)
+            if not linked and not images:
+                await answer(interaction, texts.text("no_image_there", scope.locale))
+                return
+            target = EditTarget(message.id, linked, images)
+            modal = PromptModal(target, self.submit, scope.locale, self._max_prompt_chars)
+            await interaction.response.send_modal(modal)
+
+    async def submit(self, interaction: Interaction, target: EditTarget, prompt: str) -> None:
+        """The Edit image dialog was sent: continue from a result, or edit the pictures."""
+        async with self._guard.interaction(interaction, "Edit image dialog"):
+            scope = await self._scope(interaction)
+            if not await self._admitted(interaction, scope):
+                return
+            reply_to = str(target.message_id) if target.linked else None
+            await self._start(interaction, scope, prompt, image_sources(target.images), reply_to)
+
+    # result buttons ------------------------------------------------------------------------------
+
+    async def retry(self, interaction: Interaction, turn_id: int) -> None:
+        """Retry: a new variant of a result, or another attempt at a failed step."""
+        async with self._guard.interaction(interaction, "Retry"):
+            scope = await self._scope(interaction)
+            if not await self._admitted(interaction, scope):
+                return
+            outbox = await deferred_outbox(interaction, scope)
+            # In a thread, the channel's settings travel as options (threads have none).
+            await self._engine.retry(scope.chat, scope.author, turn_id, outbox, scope.options)
+
+    async def original(self, interaction: Interaction, turn_id: int) -> None:
+        """Original: the stored lossless PNG, to the caller only."""
+        async with self._guard.interaction(interaction, "Original"):
+            scope = await self._scope(interaction)
+            if not await self._admitted(interaction, scope):
+                return
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            images = await self._engine.original(scope.chat, turn_id)
+            if not images:
+                await answer(interaction, messages.text("unknown_result", scope.locale))
+                return
+            limit = interaction.filesize_limit
+            for index, image in enumerate(images, start=1):
+                if len(image.data) > limit:
+                    note = texts.text(
+                        "original_too_large",
+                        scope.locale,
+                        size=human_size(len(image.data)),
+                        limit=human_size(limit),
+                    )
+                    await interaction.followup.send(note, ephemeral=True)
+                    continue
+                suffix = f"-{index}" if len(images) > 1 else ""
+                file = discord.File(io.BytesIO(image.data), f"original-{turn_id}{suffix}.png")
+                caption = messages.text("original_caption", scope.locale)
+                await interaction.followup.send(caption, file=file, ephemeral=True)
+
+    # shared -------------------------------------------------------------------------------------
+
+    async def _scope(
+        self, interaction: Interaction, aspect_ratio: str | None = None, size: str | None = None
+    ) -> Scope:
+        return await scope_for(
+            self._engine,
+            channel_of(interaction),
+            interaction.user,
+            interaction.locale.value,
+            guild_id=interaction.guild_id,
+            aspect_ratio=aspect_ratio,
+            image_size=size,
+        )
+
+    async def _admitted(
+        self,
+        interaction: Interaction,
+        scope: Scope,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+    ) -> bool:
+        """Refuse, ephemerally and before deferring, what the caller can fix or cannot do."""
+        if not self._engine.access.allows(scope.chat, scope.author):
+            await answer(interaction, messages.text("access_denied", scope.locale))
+            return False
+        if aspect_ratio is None and size is None:
+            return True
+        choices = await self._engine.setting_choices(scope.settings_chat)
+        for key, value in (("aspect_ratio", aspect_ratio), ("image_size", size)):
+            if value is not None and value not in choices[key]:
+                await answer(interaction, bad_choice(key, value, scope.locale))
+                return False
+        return True
+
+    async def _start(
+        self,
+        interaction: Interaction,
+        scope: Scope,
+        prompt: str,
+        images: tuple[ImageSource, ...],
+        reply_to: str | None = None,
+    ) -> None:
+        """Defer, open a thread for a new lineage when configured, and run the step."""
+        outbox = await deferred_outbox(interaction, scope)
+        notice: str | None = None
+        if reply_to is None and opens_thread(self._settings.auto_thread, interaction, outbox):
+            scope, outbox, notice = await move_to_thread(interaction, scope, outbox, prompt)
+        request = EditRequest(
+            chat=scope.chat,
+            author=scope.author,
+            message_id=str(interaction.id),
+            text=prompt,
+            images=images,
+            reply_to=reply_to,
+            options=scope.options,
+        )
+        await self._engine.handle(request, outbox)
+        if notice is not None:
+            # Only now: the first follow-up after a defer fills the deferred message.
+            await interaction.followup.send(notice, ephemeral=True)

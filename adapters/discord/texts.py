@@ -1,0 +1,100 @@
+"""Discord-only user-facing strings (help, settings, permissions), in English and Chinese.
+
+Core outcomes arrive already localized from `bot.messages`; these strings cover only what the
+Discord adapter adds around them. Languages are picked like the core does, by
+`bot.messages.language_for`.
+"""
+
+from __future__ import annotations
+
+from bot import messages
+
+_CATALOG: dict[str, dict[str, str]] = {
+    messages.EN: {
+        "help": "**bananabot** edits images with Google's Gemini image models.\n"
+        "- `/edit image prompt`: edit an attached image (add more with image2 … image4).\n"
+        "- `/imagine prompt`: make a new image from a description.\n"
+        "- **Apps > Edit image** on any message with a picture (or on one of my results): "
+        "type what to change.\n"
+        "- Reply to one of my results to keep editing it; replying to an older result "
+        "branches from it.\n"
+        "- Mention me with a picture to start a new edit. In DMs send a picture with a "
+        "caption; plain text continues the latest result.\n"
+        "- **Retry** makes another variant; **Original** sends the lossless PNG.\n"
+        "- `/settings` (Manage Server): aspect ratio, size, model and language for this "
+        "channel. `/usage`: what you used today. `/forget`: delete everything you sent me.\n"
+        "{intent}",
+        "intent_on": "I can read messages in channels, so replies to my results work with "
+        "or without a ping.",
+        "intent_off": "I run without the Message Content intent: in channels I only see "
+        "replies that ping me and messages that mention me. Slash commands, the Edit image "
+        "menu and DMs always work.",
+        "no_image_there": "That message has no image I can edit.",
+        "modal_title": "Edit image",
+        "modal_label": "What should change?",
+        "modal_placeholder": "e.g. make the sky stormy",
+        "settings_denied": "Only members with Manage Server (or the bot's admins) can change "
+        "the settings.",
+        "settings_now": "Settings for this channel:\n{lines}",
+        "settings_saved": "Saved. Settings for this channel:\n{lines}",
+        "setting_default": "default",
+        "choice_reset": "default (reset)",
+        "label_aspect_ratio": "Aspect ratio",
+        "label_image_size": "Size",
+        "label_model": "Model",
+        "label_language": "Language",
+        "bad_choice": "{value} is not a valid choice for {setting}.",
+        "preview_note": "JPEG preview: the lossless PNG ({size}) is over the upload "
+        "limit here ({limit}).",
+        "no_preview": "The result ({size}) is too large to show here.",
+        "original_too_large": "The original PNG is {size}, more than the "
+        "{limit} upload limit here, so it cannot be sent in this channel.",
+        "missing_permissions": "I am missing permissions in this channel: {names}. Ask an "
+        "admin to grant them.",
+    },
+    messages.ZH: {
+        "help": "**bananabot** 使用 Google 的 Gemini 图像模型编辑图片。\n"
+        "- `/edit image prompt`：编辑附带的图片（可用 image2 … image4 添加更多）。\n"
+        "- `/imagine prompt`：根据描述生成新图片。\n"
+        "- 在任何带图片的消息（或我的结果）上选择 **应用 > Edit image**：输入要修改的内容。\n"
+        "- 回复我的结果可继续编辑；回复较早的结果会从那里分支。\n"
+        "- 提及我并附上图片即可开始新的编辑。在私信中发送带说明的图片；纯文本会继续最近的结果。\n"
+        "- **重试** 生成另一个版本；**原图** 发送无损 PNG。\n"
+        "- `/settings`（需要管理服务器权限）：本频道的宽高比、尺寸、模型和语言。"
+        "`/usage`：你今天的用量。`/forget`：删除你发给我的所有内容。\n"
+        "{intent}",
+        "intent_on": "我可以读取频道消息，所以回复我的结果时无论是否提及我都有效。",
+        "intent_off": "我在没有 Message Content 权限的情况下运行：在频道中我只能看到提及我的"
+        "回复和消息。斜杠命令、Edit image 菜单和私信始终可用。",
+        "no_image_there": "那条消息里没有我能编辑的图片。",
+        "modal_title": "编辑图片",
+        "modal_label": "要修改什么？",
+        "modal_placeholder": "例如：把天空变成暴风雨",
+        "settings_denied": "只有拥有“管理服务器”权限的成员（或机器人管理员）才能修改设置。",
+        "settings_now": "本频道的设置：\n{lines}",
+        "settings_saved": "已保存。本频道的设置：\n{lines}",
+        "setting_default": "默认",
+        "choice_reset": "默认（重置）",
+        "label_aspect_ratio": "宽高比",
+        "label_image_size": "尺寸",
+        "label_model": "模型",
+        "label_language": "语言",
+        "bad_choice": "{value} 不是“{setting}”的有效选项。",
+        "preview_note": "JPEG 预览：无损 PNG（{size}）超过了此处的上传上限（{limit}）。",
+        "no_preview": "结果（{size}）太大，无法在此显示。",
+        "original_too_large": "原图 PNG 为 {size}，超过了此处 {limit} "
+        "的上传上限，无法在此频道发送。",
+        "missing_permissions": "我在此频道缺少权限：{names}。请让管理员授予。",
+    },
+}
+
+
+def text(key: str, locale: str | None, **params: object) -> str:
+    """The Discord string `key` in the user's language, with `params` filled in."""
+    template = _CATALOG[messages.language_for(locale)][key]
+    return template.format(**params) if params else template
+
+
+def catalog_keys(language: str) -> set[str]:
+    """Keys defined for a language (for consistency tests)."""
+    return set(_CATALOG[language])
