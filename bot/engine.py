@@ -456,7 +456,7 @@ class Engine:
         if len(data) > self._image_limits.max_bytes:
             raise _too_large(len(data), self._image_limits.max_bytes)
         async with self._image_jobs:
-            return await prepare_image(data, self._image_limits)
+            return await prepare_image(data, self._image_limits, verify=not source.trusted)
 
     def _image_notes(
         self, prepared: Sequence[PreparedImage], locale: str | None

@@ -107,13 +107,14 @@ def map_api_error(exc: errors.APIError, model: str) -> ModelError:
 
 
 def _dump_part(part: types.Part) -> AnswerPart:
-    raw = part.model_dump(mode="json", exclude_none=True)
+    # The image bytes are stored as a file: excluding them here avoids base64-encoding
+    # megabytes only to throw them away.
+    raw = part.model_dump(mode="json", exclude_none=True, exclude={"inline_data": {"data"}})
     data: bytes | None = None
     mime: str | None = None
     if part.inline_data is not None and part.inline_data.data is not None:
         data = part.inline_data.data
         mime = part.inline_data.mime_type or "image/png"
-        raw.get("inline_data", {}).pop("data", None)
     return AnswerPart(
         raw=json.dumps(raw, separators=(",", ":"), sort_keys=True),
         text=part.text,

@@ -39,6 +39,9 @@ class ImageSource:
     declared_size: int | None = None  # what the platform says, checked before fetching
     mime_type: str | None = None
     name: str = ""
+    # The platform produced these bytes itself and they arrived whole (a Telegram photo):
+    # headers are still checked, the full decode is skipped.
+    trusted: bool = False
 
     @classmethod
     def from_bytes(cls, data: bytes, mime_type: str | None = None, name: str = "") -> ImageSource:

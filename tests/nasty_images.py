@@ -263,5 +263,5 @@ def huge_jpeg() -> bytes:
 
 @functools.cache
 def jpeg_over_output_limit() -> bytes:
-    """Return a 2800x2800 noise JPEG at quality 100: about 11 MB, above Gemini's 7 MB."""
+    """Return a 2800x2800 noise JPEG at quality 100: about 11 MB, above our 3 MB output limit."""
     return encode(photo(2800, 2800, noise=1.0), "JPEG", quality=100)

@@ -263,18 +263,19 @@ def test_opaque_rgba_png_above_max_side_goes_to_jpeg() -> None:
     result = prepare_image_sync(nasty.opaque_rgba_png(3200, 1600))
 
     assert result.mime_type == "image/jpeg"
-    assert (result.width, result.height) == (3072, 1536)
+    assert (result.width, result.height) == (2048, 1024)
     assert result.notes == (ImageNote.DOWNSCALED,)
 
 
 def test_jpeg_above_output_limit_is_reencoded_to_fit() -> None:
     data = nasty.jpeg_over_output_limit()
-    assert len(data) > DEFAULTS.max_output_bytes
+    limits = ImageLimits(max_side=3072)  # the side fits: only the byte limit forces a re-encode
+    assert len(data) > limits.max_output_bytes
 
-    result = prepare_image_sync(data)
+    result = prepare_image_sync(data, limits)
 
     assert result.mime_type == "image/jpeg"
-    assert len(result.data) <= DEFAULTS.max_output_bytes
+    assert len(result.data) <= limits.max_output_bytes
     assert (result.width, result.height) == (2800, 2800)
     decode(result)
 

@@ -32,7 +32,7 @@ from adapters.telegram import strings
 from adapters.telegram.albums import AlbumCollector
 from adapters.telegram.outbox import ORIGINAL_PREFIX, RETRY_PREFIX, Place, TelegramOutbox
 from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
-from adapters.telegram.sending import call, working
+from adapters.telegram.sending import ChatActions, call
 from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
 from bot import messages
 from bot.config import TelegramSettings
@@ -43,6 +43,9 @@ from bot.request import Author, ChatKey, EditRequest, ImageSource
 log = logging.getLogger(__name__)
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses larger files
+CONNECTION_POOL = 64
+POOL_TIMEOUT_S = 30.0
+UPLOADS_IN_FLIGHT = 16  # photo uploads are the heaviest requests: bound them like downloads
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 COMMAND_NAMES = ("start", "help", "edit", "imagine", "new", "settings", "usage", "forget")
 FORGET_PREFIX = "f:"
@@ -86,6 +89,12 @@ class TelegramAdapter:
             .base_file_url(settings.file_base_url)
             # Model calls take seconds; sequential updates would stall every other chat.
             .concurrent_updates(True)
+            # Downloads and uploads are bounded below, so a smaller pool suffices, and
+            # httpcore re-scans every pooled connection for every queued request (measured:
+            # a third of a 200-chat burst's CPU with PTB's default of 256). Waiting for a
+            # free connection is normal under load, so it may take a while.
+            .connection_pool_size(CONNECTION_POOL)
+            .pool_timeout(POOL_TIMEOUT_S)
             .build()
         )
         self._app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
@@ -95,6 +104,8 @@ class TelegramAdapter:
         self._albums = AlbumCollector(self._on_album, **album_options)
         self._settings_menu = SettingsMenu(engine)
         self.ready = asyncio.Event()  # set once updates are being received
+        self._actions = ChatActions(self._app.bot)
+        self._uploads = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
 
     @property
     def application(self) -> Application:  # type: ignore[type-arg]
@@ -141,6 +152,7 @@ class TelegramAdapter:
                 await stop.wait()
             finally:
                 await self._albums.aclose()
+                await self._actions.aclose()
                 await self._app.updater.stop()
                 await self._app.stop()
 
@@ -264,8 +276,11 @@ class TelegramAdapter:
             linked_message_ids=tuple(album_ids),
         )
         place = place_of(message)
-        async with working(self._app.bot, place.chat_id, place.thread_id):
-            await self._engine.handle(request, TelegramOutbox(self._app.bot, place, locale))
+        async with self._actions.showing(place.chat_id, place.thread_id):
+            await self._engine.handle(request, self._outbox(place, locale))
+
+    def _outbox(self, place: Place, locale: str | None) -> TelegramOutbox:
+        return TelegramOutbox(self._app.bot, place, locale, self._uploads)
 
     def _source(self, image: TelegramImage) -> ImageSource:
         bot = self._app.bot
@@ -278,9 +293,15 @@ class TelegramAdapter:
                     limit_mb=DOWNLOAD_LIMIT / 1024 / 1024,
                 )
             file = await call(lambda: bot.get_file(image.file_id), what="getFile")
-            return bytes(await call(file.download_as_bytearray, what="download"))
+            data = bytes(await call(file.download_as_bytearray, what="download"))
+            expected = file.file_size or image.file_size
+            if expected is not None and len(data) != expected:
+                raise InputRejected("download_failed")  # cut short: never trust a partial file
+            return data
 
-        return ImageSource(fetch, image.file_size, image.mime_type, image.file_id)
+        # Telegram's own photos are valid JPEGs it encoded: the full decode check is skipped.
+        trusted = image.encoded_by_telegram
+        return ImageSource(fetch, image.file_size, image.mime_type, image.file_id, trusted)
 
     async def _say(
         self, message: Message, text: str, markup: InlineKeyboardMarkup | None = None
@@ -365,7 +386,7 @@ class TelegramAdapter:
             chat: ChatKey, message_id: str | None, locale: str | None
         ) -> TelegramOutbox:
             reply_to = int(message_id) if message_id and message_id.isdigit() else None
-            return TelegramOutbox(self._app.bot, Place(int(chat.chat_id), None, reply_to), locale)
+            return self._outbox(Place(int(chat.chat_id), None, reply_to), locale)
 
         await self._engine.announce_interrupted("telegram", outbox_for)
 
@@ -386,10 +407,8 @@ class TelegramAdapter:
         chat = ChatKey(
             chat.platform, chat.chat_id, str(place.thread_id) if place.thread_id else None
         )
-        async with working(self._app.bot, place.chat_id, place.thread_id):
-            await self._engine.retry(
-                chat, author, turn_id, TelegramOutbox(self._app.bot, place, locale)
-            )
+        async with self._actions.showing(place.chat_id, place.thread_id):
+            await self._engine.retry(chat, author, turn_id, self._outbox(place, locale))
 
     async def _original(
         self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, turn_id: int

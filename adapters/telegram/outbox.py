@@ -56,10 +56,13 @@ class Place:
 class TelegramOutbox:
     """The engine's outbox for one Telegram request."""
 
-    def __init__(self, bot: Bot, place: Place, locale: str | None) -> None:
+    def __init__(
+        self, bot: Bot, place: Place, locale: str | None, uploads: asyncio.Semaphore
+    ) -> None:
         self._bot = bot
         self._place = place
         self._locale = locale
+        self._uploads = uploads  # shared by the adapter: photo uploads in flight
         self._status: Message | None = None
 
     def _reply(self, to: int | None = None) -> ReplyParameters | None:
@@ -145,6 +148,16 @@ class TelegramOutbox:
         previews = await asyncio.gather(
             *(asyncio.to_thread(photo_preview, image.data) for image in success.images)
         )
+        async with self._uploads:
+            return await self._upload(previews, caption, rest, markup)
+
+    async def _upload(
+        self,
+        previews: Sequence[bytes],
+        caption: str | None,
+        rest: Sequence[str],
+        markup: InlineKeyboardMarkup,
+    ) -> list[Message]:
         if len(previews) == 1:
             photo = await call(
                 lambda: self._bot.send_photo(

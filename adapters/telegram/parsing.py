@@ -36,6 +36,7 @@ class TelegramImage:
     file_id: str
     file_size: int | None
     mime_type: str | None
+    encoded_by_telegram: bool = False  # a `photo`: Telegram re-encoded it, it is a valid JPEG
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def images_of(message: Message) -> tuple[TelegramImage, ...]:
     """The picture a message carries: the largest photo size, or an image document."""
     if message.photo:
         largest = message.photo[-1]
-        return (TelegramImage(largest.file_id, largest.file_size, "image/jpeg"),)
+        return (TelegramImage(largest.file_id, largest.file_size, "image/jpeg", True),)
     document = message.document
     if document is not None and (document.mime_type or "").startswith("image/"):
         return (TelegramImage(document.file_id, document.file_size, document.mime_type),)

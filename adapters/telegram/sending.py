@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -22,6 +23,7 @@ T = TypeVar("T")
 SEND_ATTEMPTS = 4
 MAX_FLOOD_WAIT_S = 60.0  # a longer RetryAfter means the chat is flooded: give up on this send
 CHAT_ACTION_EVERY_S = 4.0  # Telegram shows an action for "5 seconds or less"
+CHAT_ACTION_PACE_S = 0.05  # at most 20 chat actions per second for the whole bot
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto limit
 PHOTO_MAX_SIDES_SUM = 10_000  # sendPhoto: width + height
 PHOTO_MAX_RATIO = 20
@@ -62,27 +64,69 @@ async def call(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-@contextlib.asynccontextmanager
-async def working(bot: Bot, chat_id: int, thread_id: int | None) -> AsyncIterator[None]:
-    """Show "sending photo…" until the block ends."""
+class ChatActions:
+    """One pump for every "sending photo…" indicator: one request in flight, FIFO, paced.
 
-    async def keep_showing() -> None:
+    The indicator lasts about 5 s, so each chat that has a step running is refreshed every
+    `every_s`. It is cosmetic: under a burst it shows a little later rather than letting
+    hundreds of chat actions crowd the real requests in the HTTP connection pool (measured:
+    685 chat actions next to 600 real requests in a 200-chat burst before, 95 after).
+    """
+
+    def __init__(
+        self, bot: Bot, *, pace_s: float = CHAT_ACTION_PACE_S, every_s: float = CHAT_ACTION_EVERY_S
+    ) -> None:
+        self._bot = bot
+        self._pace_s = pace_s
+        self._every_s = every_s
+        self._due: dict[tuple[int, int | None], float] = {}
+        self._holders: Counter[tuple[int, int | None]] = Counter()
+        self._wake = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def showing(self, chat_id: int, thread_id: int | None) -> AsyncIterator[None]:
+        """Show the indicator in a chat (and topic) while the block runs."""
+        key = (chat_id, thread_id)
+        self._holders[key] += 1
+        self._due.setdefault(key, 0.0)  # due now
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run(), name="telegram-chat-actions")
+        self._wake.set()
+        try:
+            yield
+        finally:
+            self._holders[key] -= 1
+            if self._holders[key] <= 0:
+                del self._holders[key]
+                self._due.pop(key, None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            now = loop.time()
+            key = min(self._due, key=self._due.__getitem__, default=None)
+            if key is None or self._due[key] > now:
+                self._wake.clear()
+                wait = self._due[key] - now if key is not None else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                continue
+            self._due[key] = now + self._every_s
             try:
-                await bot.send_chat_action(
-                    chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=thread_id
+                await self._bot.send_chat_action(
+                    key[0], ChatAction.UPLOAD_PHOTO, message_thread_id=key[1]
                 )
-            except Exception as exc:
+            except Exception as exc:  # cosmetic: must never fail a step
                 log.debug("chat action failed: %s", exc)
-            await asyncio.sleep(CHAT_ACTION_EVERY_S)
+            await asyncio.sleep(self._pace_s)  # pacing, not synchronization
 
-    task = asyncio.create_task(keep_showing(), name=f"chat-action-{chat_id}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def aclose(self) -> None:
+        """Stop the pump."""
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
 
 
 def photo_preview(data: bytes) -> bytes:

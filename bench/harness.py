@@ -1,0 +1,321 @@
+"""Start the fakes and the bots as separate processes and talk to the fakes' control endpoint.
+
+Three processes per run: the fakes (`bench.fakes_server`), the bot under test (ours as
+`python -m bot run`, traced as `python -m bench.traced_bot run`, or `bench.floor_bot`), and this
+driver, which mostly waits on the control endpoint. Only the bot's CPU is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+
+from bench import procinfo
+from bench.payloads import Payloads
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "gemini-2.5-flash-image"
+BotKind = Literal["ours", "traced", "floor"]
+# Scrubbed from the bots' environment: they would override the config or start Discord.
+_FOREIGN_ENV = (
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "TELEGRAM_BOT_TOKEN",
+    "DISCORD_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "BANANABOT_DATA_DIR",
+    "BENCH_TRACE",
+    "BENCH_LAG",
+    "BENCH_WHATIF",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A user message the fakes queued as an update."""
+
+    chat: int
+    message_id: int
+    update_id: int
+    t_available: float
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.chat, self.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The bot's reply to a user message, as the fake received it."""
+
+    method: str
+    t: float  # when the fake held the whole request
+    chat: int
+    reply_to: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message for the fakes to send on a user's behalf."""
+
+    chat: int
+    payload: str | None = "photo"  # a Payloads field, or None for a text message
+    caption: str | None = "make the sky purple"
+    text: str | None = None
+    reply_to: int | None = None
+    document: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "chat": self.chat,
+            "payload": self.payload,
+            "caption": self.caption if self.payload else None,
+            "text": self.text,
+            "reply_to": self.reply_to,
+            "document": self.document,
+        }
+
+
+class Fakes:
+    """The fakes' process, driven through its control endpoint."""
+
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        info: dict[str, str],
+        http: aiohttp.ClientSession,
+    ) -> None:
+        self.process = process
+        self.info = info
+        self._http = http
+        self._control = info["control"]
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, payloads: Payloads, logs: Path, model: str = DEFAULT_MODEL
+    ) -> AsyncIterator[Fakes]:
+        """Start the fakes; stop them (closing their stdin) on exit."""
+        with (logs / "fakes.log").open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.fakes_server",
+                json.dumps(payloads.as_dict()),
+                model,
+                cwd=REPO,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        try:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            if not line:
+                raise RuntimeError(f"the fakes did not start; see {logs / 'fakes.log'}")
+            timeout = aiohttp.ClientTimeout(total=600)
+            async with aiohttp.ClientSession(timeout=timeout) as http:
+                yield cls(process, json.loads(line), http)
+        finally:
+            await _end(process, close_stdin=True)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        async with self._http.post(self._control + path, json=body) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def send(self, messages: Sequence[Message]) -> list[Released]:
+        """Create the messages, then make them available to getUpdates at one instant."""
+        reply = await self._post("/send", {"items": [m.as_json() for m in messages]})
+        return [Released(**item) for item in reply["items"]]
+
+    async def answers(
+        self,
+        keys: Sequence[tuple[int, int]],
+        timeout: float,  # noqa: ASYNC109 - the wait is bounded by the fake
+    ) -> tuple[bool, dict[tuple[int, int], Answer]]:
+        """Wait until every (chat, message id) has a reply; (complete, replies)."""
+        reply = await self._post("/answers", {"keys": list(keys), "timeout": timeout})
+        found = {(a["chat"], a["reply_to"]): Answer(**a) for a in reply["answers"]}
+        return bool(reply["complete"]), found
+
+    async def first_poll(
+        self,
+        since: float,
+        timeout: float,  # noqa: ASYNC109 - the wait is bounded by the fake
+    ) -> float | None:
+        """When the first getUpdates at or after `since` arrived."""
+        reply = await self._post("/first_poll", {"since": since, "timeout": timeout})
+        return None if reply["t"] is None else float(reply["t"])
+
+    async def set_model_latency(self, seconds: float) -> None:
+        await self._post("/gemini", {"latency": seconds})
+
+    async def timeline(self, since: float) -> dict[str, Any]:
+        """Everything the fakes timed since `since`."""
+        async with self._http.get(self._control + f"/timeline?since={since}") as response:
+            response.raise_for_status()
+            return dict(await response.json())
+
+
+class BotProcess:
+    """A bot under test in its own process."""
+
+    def __init__(self, kind: BotKind, process: asyncio.subprocess.Process, t_spawn: float):
+        self.kind = kind
+        self.process = process
+        self.t_spawn = t_spawn
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        return procinfo.cpu_seconds(self.pid)
+
+    def thread_cpu_ns(self) -> int:
+        return procinfo.thread_cpu_ns(self.pid)
+
+    def memory_kb(self) -> dict[str, int]:
+        return procinfo.memory_kb(self.pid)
+
+    async def settle(self, quiet_s: float = 0.03, limit_s: float = 5.0) -> None:
+        """Return once the bot used < 0.2 ms of CPU over `quiet_s` (bounded by `limit_s`).
+
+        A step's tail (linking the posted message, closing the chat action) runs after the fake
+        got the photo; the next step starts only when the bot is idle again.
+        """
+        deadline = time.monotonic() + limit_s
+        last, since = self.thread_cpu_ns(), time.monotonic()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+            now = self.thread_cpu_ns()
+            if now - last > 200_000:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+
+    async def stop(self) -> int | None:
+        """SIGTERM, then wait (bounded); SIGKILL if it hangs."""
+        return await _end(self.process, close_stdin=False)
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    kind: BotKind,
+    fakes: Fakes,
+    workdir: Path,
+    *,
+    model: str = DEFAULT_MODEL,
+    lag_probe: bool = False,
+    fixes: str = "",
+) -> AsyncIterator[BotProcess]:
+    """Start a bot pointed at the fakes (data dir inside the existing `workdir`); stop it on exit.
+
+    `fixes` (bench.whatif names) runs ours through bench.traced_bot with those prototypes.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
+    env.update(
+        TELEGRAM_BOT_TOKEN=fakes.info["token"],
+        GEMINI_API_KEY="bench-api-key",
+        PTB_TIMEDELTA="true",
+    )
+    if kind == "floor":
+        argv = [
+            "-m",
+            "bench.floor_bot",
+            "--api-base-url",
+            fakes.info["telegram_api"],
+            "--file-base-url",
+            fakes.info["telegram_files"],
+            "--gemini-base-url",
+            fakes.info["gemini"],
+            "--model",
+            model,
+        ]
+    else:
+        config = workdir / "config.toml"
+        config.write_text(_config(fakes, workdir / "data", model))
+        module = "bot" if kind == "ours" and not fixes else "bench.traced_bot"
+        argv = ["-m", module, "run", "--config", str(config)]
+        if fixes:
+            env["BENCH_WHATIF"] = fixes
+        if kind == "traced":
+            env["BENCH_TRACE"] = str(workdir / "trace.json")
+            if lag_probe:
+                env["BENCH_LAG"] = "1"
+    with (workdir / f"{kind}.log").open("ab") as log:
+        t_spawn = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *argv,
+            cwd=REPO,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    bot = BotProcess(kind, process, t_spawn)
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+def _config(fakes: Fakes, data_dir: Path, model: str) -> str:
+    # max_concurrent_requests 256: the model gate must not be what a 200-chat burst waits on.
+    return f"""\
+[gemini]
+model = "{model}"
+base_url = "{fakes.info["gemini"]}"
+max_concurrent_requests = 256
+timeout_s = 120
+
+[storage]
+data_dir = "{data_dir}"
+
+[telegram]
+api_base_url = "{fakes.info["telegram_api"]}"
+file_base_url = "{fakes.info["telegram_files"]}"
+
+[logging]
+level = "INFO"
+"""
+
+
+async def wait_ready(bot: BotProcess, fakes: Fakes, timeout: float = 60) -> float:  # noqa: ASYNC109
+    """Wait for the bot's first getUpdates; return seconds since its process was spawned."""
+    first = await fakes.first_poll(bot.t_spawn, timeout)
+    if first is None:
+        raise RuntimeError(
+            f"{bot.kind} bot did not poll within {timeout}s (exit {bot.process.returncode})"
+        )
+    return first - bot.t_spawn
+
+
+async def _end(process: asyncio.subprocess.Process, *, close_stdin: bool) -> int | None:
+    if process.returncode is not None:
+        return process.returncode
+    if close_stdin and process.stdin is not None:
+        process.stdin.close()
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+    try:
+        return await asyncio.wait_for(process.wait(), 20)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        return await process.wait()

@@ -1,0 +1,94 @@
+"""What one `python -m bench` invocation runs: sizes per mode, folders, shared results."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.payloads import Payloads, ensure_payloads
+
+BENCH_DIR = Path(__file__).resolve().parent
+PAYLOAD_CACHE = Path(tempfile.gettempdir()) / "bananabot-bench-payloads"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much each benchmark does."""
+
+    seq_runs: int  # fresh processes per bot
+    seq_warmup: int  # steps not measured after start-up
+    seq_steps: int  # measured steps per run
+    burst_runs: int
+    burst_chats: int
+    burst_latency_s: float
+    growth_runs: int
+    growth_turns: int
+    lag_images: int  # ~20 MB images going through at once
+    lag_rounds: int  # rounds of those; the worst wake-up over all rounds counts
+    startup_runs: int
+    store_turns: int
+    store_samples: int
+
+
+FULL = Plan(
+    seq_runs=3,
+    seq_warmup=3,
+    seq_steps=20,
+    burst_runs=5,  # the floor is bimodal (4-9 s): the median needs a few runs
+    burst_chats=200,
+    burst_latency_s=2.0,
+    growth_runs=2,
+    growth_turns=30,
+    lag_images=4,
+    lag_rounds=3,
+    startup_runs=5,
+    store_turns=100_000,
+    store_samples=2000,
+)
+QUICK = Plan(
+    seq_runs=1,
+    seq_warmup=1,
+    seq_steps=2,
+    burst_runs=1,
+    burst_chats=10,
+    burst_latency_s=0.2,
+    growth_runs=1,
+    growth_turns=5,
+    lag_images=2,
+    lag_rounds=1,
+    startup_runs=1,
+    store_turns=2000,
+    store_samples=100,
+)
+
+
+@dataclass(slots=True)
+class Session:
+    """Folders and settings of this invocation; benchmarks leave their figures in `shared`."""
+
+    plan: Plan
+    quick: bool
+    payloads: Payloads
+    workroot: Path
+    fixes: str = ""  # bench.whatif prototypes applied to ours ("" = ours as shipped)
+    shared: dict[str, Any] = field(default_factory=dict)
+    _counter: int = 0
+
+    @classmethod
+    def create(cls, quick: bool, fixes: str = "") -> Session:
+        workroot = Path(tempfile.mkdtemp(prefix="bananabot-bench-"))
+        payloads = ensure_payloads(PAYLOAD_CACHE, quick)
+        return cls(QUICK if quick else FULL, quick, payloads, workroot, fixes)
+
+    def workdir(self, name: str) -> Path:
+        """A fresh folder for one run (bot data dir, config, logs)."""
+        self._counter += 1
+        path = self.workroot / f"{self._counter:03d}-{name}"
+        path.mkdir(parents=True)
+        return path
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workroot, ignore_errors=True)
