@@ -18,7 +18,7 @@ from bench.session import Session
 from bench.stats import Summary
 from bench.steps import load_lag, one_step
 from bot.engine import MAX_PARALLEL_IMAGE_JOBS
-from bot.images import prepare_image
+from bot.images import DEFAULT_LIMITS, prepare_image
 
 PERIOD_S = 0.005
 LAG_TARGET_S = 0.050
@@ -125,9 +125,11 @@ async def run(session: Session) -> Section:
             *(f"lag {h} (ms)" for h in SUMMARY_HEADER),
         ),
         rows,
-        "Half of the images are a 6000x4500 JPEG of 19.8 MB (decoded at 1/2 scale, re-encoded: "
-        "3072 px limit), half a 2550x2550 PNG of 19.5 MB (decoded, re-encoded as JPEG to fit 7 "
-        f"MB). Lateness of 5 ms sleeps while they are processed, {rounds} rounds pooled.",
+        "Half of the images are a 6000x4500 JPEG of 19.8 MB (decoded at reduced scale, "
+        f"re-encoded: {DEFAULT_LIMITS.max_side} px limit), half a 2550x2550 PNG of 19.5 MB "
+        "(decoded, re-encoded as JPEG to fit "
+        f"{DEFAULT_LIMITS.max_output_bytes / 1024 / 1024:.0f} MB). Lateness of 5 ms sleeps while "
+        f"they are processed, {rounds} rounds pooled.",
     )
     photos = sum(1 for m in methods if m == "sendPhoto")
     section = Section(
