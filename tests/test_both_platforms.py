@@ -27,7 +27,8 @@ async def test_one_process_serves_both_platforms(tmp_path: Path, gemini: GeminiF
         task = asyncio.create_task(run_bot(settings, stop))
         try:
             await tg.wait_for(lambda t: bool(t.calls_of("getUpdates")), timeout=30)
-            await dc.wait_for(lambda: dc.global_commands, timeout=30)  # synced once READY
+            # Commands are synced before the gateway connects: wait for the IDENTIFY too.
+            await dc.wait_for(lambda: dc.global_commands and dc.connected, timeout=30)
             alice = tg.user(1, "Alice")
             tg.send_user_message(tg.private_chat(alice), alice, photo=photo(), caption="blue")
             interaction = await dc.slash_command("imagine", {"prompt": "a banana spaceship"})
