@@ -34,7 +34,7 @@ async def test_a_full_conversation_logs_no_secret(
     gemini.script(
         Reply.image(), Reply.server_error(503), Reply.image(), Reply.finish("IMAGE_SAFETY")
     )
-    async with TelegramFake(token="987654321:AAHsecretTOKENvalue_abcdefghijklmnop") as tg:
+    async with TelegramFake(token="987654321:FAKE.token.only.for.log.tests") as tg:
         settings = telegram_settings(tmp_path, gemini, tg)
         undo = install_redaction(secrets_of(settings))
         try:
@@ -54,7 +54,7 @@ async def test_a_full_conversation_logs_no_secret(
     )
     assert len(debug_everything.records) > 50, "the conversation was logged at DEBUG"
     assert REDACTED in text, "the token appears in URLs and was replaced"
-    for secret in (tg.token, "987654321:AAHsecretTOKENvalue", settings.gemini.api_key):
+    for secret in (tg.token, "FAKE.token.only", settings.gemini.api_key):
         assert secret not in text
     result = gemini.requests[0].result_image or b""
     for blob in (picture, result):
