@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6  # shorter strings would redact ordinary words
@@ -28,9 +29,14 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 def install_redaction(secrets: Iterable[str]) -> Callable[[], None]:
     """Redact `secrets` from all log records from now on; return a function that undoes it."""
-    hidden = tuple(
-        sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-    )
+    # URLs carry secrets percent-encoded too: a Telegram token's ':' is '%3A' in file URLs.
+    forms = {
+        form
+        for secret in secrets
+        if len(secret) >= MIN_SECRET_LENGTH
+        for form in (secret, quote(secret), quote(secret, safe=""), quote_plus(secret))
+    }
+    hidden = tuple(sorted(forms, key=len, reverse=True))
     previous = logging.getLogRecordFactory()
     if not hidden:
         return lambda: None
