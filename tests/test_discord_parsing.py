@@ -19,8 +19,8 @@ from adapters.discord.parsing import (
     without_bot_mention,
 )
 from adapters.discord.posts import human_size
-from adapters.discord.preview import jpeg_preview
 from bot import messages
+from bot.preview import jpeg_preview
 
 BOT = 1234
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 
+from PIL import Image
+
+from adapters.telegram.sending import photo_preview
 from bot.request import ChatKey
 from tests.conftest import photo
 from tests.fakes.gemini import GeminiFake, Reply
@@ -124,3 +128,18 @@ async def test_reply_to_my_own_earlier_photo_continues_from_its_answer(
     assert gemini.requests[1].contents[1].parts[-1].image == gemini.requests[0].result_image
     assert "Which shade of green?" in question.params["text"]
     assert question.params["reply_markup"]["inline_keyboard"][0][0]["text"] == "Retry"
+
+
+def test_photo_preview_fits_send_photo_and_puts_transparency_on_white() -> None:
+    """A result sendPhoto would refuse (width + height > 10000) goes out as a JPEG preview."""
+    image = Image.new("RGBA", (9000, 2000), (0, 0, 0, 0))
+    image.paste((200, 0, 0, 255), (4000, 500, 5000, 1500))
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    preview = photo_preview(buf.getvalue())
+    with Image.open(io.BytesIO(preview)) as shown:
+        assert shown.format == "JPEG"
+        assert sum(shown.size) <= 10_000
+        assert shown.getpixel((5, 5)) == (255, 255, 255)  # not black behind transparency
+    small = photo()
+    assert photo_preview(small) is small  # what already fits is sent untouched

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import discord
 
 from adapters.discord import texts
-from adapters.discord.preview import jpeg_preview
 from bot.outcome import Failure, Outcome, ResultImage, Success
+from bot.preview import jpeg_preview
 from bot.textsplit import split_text
 
 MESSAGE_LIMIT = 2000

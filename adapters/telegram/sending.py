@@ -16,6 +16,8 @@ from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot.preview import jpeg_preview
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -27,6 +29,7 @@ CHAT_ACTION_PACE_S = 0.05  # at most 20 chat actions per second for the whole bo
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto limit
 PHOTO_MAX_SIDES_SUM = 10_000  # sendPhoto: width + height
 PHOTO_MAX_RATIO = 20
+PREVIEW_MAX_SIDE = 4096  # keeps width + height under the sendPhoto limit
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -130,24 +133,16 @@ class ChatActions:
 
 
 def photo_preview(data: bytes) -> bytes:
-    """Bytes sendPhoto accepts: `data` itself when it fits, else a JPEG that does."""
+    """Bytes sendPhoto accepts: `data` itself when it fits, else a JPEG preview that does."""
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
-        fits = (
-            len(data) <= PHOTO_MAX_BYTES
-            and width + height <= PHOTO_MAX_SIDES_SUM
-            and max(width, height) <= PHOTO_MAX_RATIO * min(width, height)
-        )
-        if fits:
-            return data
-        image.thumbnail((4096, 4096))
-        rgb = image.convert("RGB")
-    for quality in (90, 80, 70, 60):
-        buf = io.BytesIO()
-        rgb.save(buf, "JPEG", quality=quality)
-        if buf.tell() <= PHOTO_MAX_BYTES:
-            return buf.getvalue()
-    rgb.thumbnail((2048, 2048))
-    buf = io.BytesIO()
-    rgb.save(buf, "JPEG", quality=80)
-    return buf.getvalue()
+    fits = (
+        len(data) <= PHOTO_MAX_BYTES
+        and width + height <= PHOTO_MAX_SIDES_SUM
+        and max(width, height) <= PHOTO_MAX_RATIO * min(width, height)
+    )
+    if fits:
+        return data
+    # A 10 MB JPEG at 4096 px always exists; the lossless original stays behind "Original".
+    preview = jpeg_preview(data, PHOTO_MAX_BYTES, max_side=PREVIEW_MAX_SIDE)
+    return preview if preview is not None else data

@@ -1,4 +1,7 @@
-"""Shrink a result that is over the upload limit into a JPEG preview (CPU-bound: use a thread)."""
+"""Shrink a result that is over a platform's limit into a JPEG preview (CPU-bound: use a thread).
+
+Shared by the adapters: Telegram's sendPhoto and Discord's upload limit need the same thing.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,16 @@ SCALE_STEP = 0.7
 MIN_SIDE = 128  # below this a preview is useless; give up instead
 
 
-def jpeg_preview(data: bytes, limit: int) -> bytes | None:
-    """Encode `data` as a JPEG of at most `limit` bytes, lowering quality, then size."""
+def jpeg_preview(data: bytes, limit: int, *, max_side: int | None = None) -> bytes | None:
+    """Encode `data` as a JPEG of at most `limit` bytes (and `max_side` px), lowering quality,
+    then size; None when even a small preview cannot fit."""
     with Image.open(io.BytesIO(data)) as opened:
+        if max_side is not None:
+            opened.draft("RGB", (max_side, max_side))  # JPEG sources decode smaller for free
         opened.load()
         image = _flatten(opened)
+    if max_side is not None:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     while True:
         for quality in QUALITIES:
             buf = io.BytesIO()
