@@ -9,8 +9,8 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.boundary import Guard, answer, bad_choice
-from adapters.discord.scope import Scope, scope_for
-from adapters.discord.steps import channel_of, matching_choices
+from adapters.discord.scope import Scope, interaction_scope
+from adapters.discord.steps import matching_choices
 from adapters.discord.views import ForgetButton
 from bot import messages
 from bot.config import DiscordSettings
@@ -105,13 +105,7 @@ class ChatCommands:
             await answer(interaction, help_text)
 
     async def _scope(self, interaction: Interaction) -> Scope:
-        return await scope_for(
-            self._engine,
-            channel_of(interaction),
-            interaction.user,
-            interaction.locale.value,
-            guild_id=interaction.guild_id,
-        )
+        return await interaction_scope(self._engine, interaction)
 
     def _may_configure(self, interaction: Interaction, scope: Scope) -> bool:
         access = self._engine.access

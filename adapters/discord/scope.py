@@ -10,6 +10,8 @@ from adapters.discord.parsing import author_of, chat_key, settings_key
 from bot.engine import Engine
 from bot.request import Author, ChatKey, GenerationOptions
 
+Interaction = discord.Interaction[discord.Client]
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:
@@ -53,3 +55,30 @@ async def scope_for(
         model=stored.get("model"),
     )
     return Scope(chat_key(channel, guild_id), settings_chat, author, options)
+
+
+def channel_of(interaction: Interaction) -> discord.abc.Snowflake:
+    """The channel (or thread) an interaction happened in."""
+    if interaction.channel is not None:
+        return interaction.channel
+    if interaction.channel_id is None:
+        raise RuntimeError(f"interaction {interaction.id} has no channel")
+    return discord.Object(interaction.channel_id)
+
+
+async def interaction_scope(
+    engine: Engine,
+    interaction: Interaction,
+    aspect_ratio: str | None = None,
+    image_size: str | None = None,
+) -> Scope:
+    """The scope of a slash command, menu, button or modal."""
+    return await scope_for(
+        engine,
+        channel_of(interaction),
+        interaction.user,
+        interaction.locale.value,
+        guild_id=interaction.guild_id,
+        aspect_ratio=aspect_ratio,
+        image_size=image_size,
+    )

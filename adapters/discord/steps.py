@@ -20,7 +20,7 @@ from adapters.discord.parsing import image_attachments, image_sources, is_image,
 from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
 from adapters.discord.posts import human_size
 from adapters.discord.prompt_modal import EditTarget, PromptModal
-from adapters.discord.scope import Scope, scope_for
+from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
 from bot.config import DiscordSettings
 from bot.engine import Engine
@@ -30,15 +30,6 @@ log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[discord.Client]
 MAX_CHOICES = 25  # Discord's autocomplete limit
-
-
-def channel_of(interaction: Interaction) -> discord.abc.Snowflake:
-    """The channel (or thread) an interaction happened in."""
-    if interaction.channel is not None:
-        return interaction.channel
-    if interaction.channel_id is None:
-        raise RuntimeError(f"interaction {interaction.id} has no channel")
-    return discord.Object(interaction.channel_id)
 
 
 def matching_choices(values: Sequence[str], current: str) -> list[app_commands.Choice[str]]:
@@ -168,15 +159,7 @@ class InteractionSteps:
     async def _scope(
         self, interaction: Interaction, aspect_ratio: str | None = None, size: str | None = None
     ) -> Scope:
-        return await scope_for(
-            self._engine,
-            channel_of(interaction),
-            interaction.user,
-            interaction.locale.value,
-            guild_id=interaction.guild_id,
-            aspect_ratio=aspect_ratio,
-            image_size=size,
-        )
+        return await interaction_scope(self._engine, interaction, aspect_ratio, size)
 
     async def _admitted(
         self,
