@@ -47,7 +47,7 @@ from bot.model import GenerationSettings, ImageLoader, ModelAnswer
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import QuotaExceeded, Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
-from bot.store import Store, UsageTotals
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +123,18 @@ class Engine:
 
     async def handle(self, request: EditRequest, outbox: Outbox) -> Outcome:
         """Run one editing step for `request` and deliver its outcome."""
-        locale = await self.locale(request.chat, request.author)
+        stored = await self._store.chat_settings(request.chat)  # read once per step
+        locale = stored.get("language") or request.author.locale
         try:
             if not self._access.allows(request.chat, request.author):
                 raise AccessDenied(request.author.user_id)
             async with self._quotas.reserve(request.chat, request.author):
-                return await self._handle_reserved(request, outbox, locale)
+                return await self._handle_reserved(request, outbox, locale, stored)
         except BotError as exc:  # refused before anything was stored
-            return await self._fail(outbox, exc, locale, None)
+            return await self._fail(request.chat, outbox, exc, locale, None)
 
     async def _handle_reserved(
-        self, request: EditRequest, outbox: Outbox, locale: str | None
+        self, request: EditRequest, outbox: Outbox, locale: str | None, stored: dict[str, str]
     ) -> Outcome:
         try:
             text = request.text.strip()
@@ -141,7 +142,7 @@ class Engine:
             if len(text) > limit:
                 raise InputRejected("prompt_too_long", length=len(text), limit=limit)
             parent = await self._resolve_parent(request)
-            options = await self._generation(request.chat, request.options)
+            options = await self._generation(request.chat, request.options, stored)
             caps = self._caps(options.model)
             room = caps.max_input_images - (1 if parent.turn_id is not None else 0)
             sources, carried, notes = self._trim_images(
@@ -149,7 +150,7 @@ class Engine:
             )
             prepared = await self._prepare_all(sources)
         except BotError as exc:
-            return await self._fail(outbox, exc, locale, None)
+            return await self._fail(request.chat, outbox, exc, locale, None)
 
         notes += self._image_notes(prepared, locale)
         refs = [await self._store.put_image(p.data, p.mime_type) for p in prepared]
@@ -157,7 +158,9 @@ class Engine:
         if not text:
             if not parts:
                 return await self._deliver(
-                    outbox, Failure(FailureKind.INPUT, messages.text("need_image_or_text", locale))
+                    request.chat,
+                    outbox,
+                    Failure(FailureKind.INPUT, messages.text("need_image_or_text", locale)),
                 )
             # A picture without an instruction waits, as a draft, for the next message.
             draft = await self._store.add_user_turn(
@@ -172,7 +175,7 @@ class Engine:
             failure = Failure(
                 FailureKind.NEED_INSTRUCTION, messages.text("held_images", locale), draft.id
             )
-            return await self._deliver(outbox, failure)
+            return await self._deliver(request.chat, outbox, failure)
         parts.append(Part(text=text))
         user_turn = await self._store.add_user_turn(
             request.chat,
@@ -215,7 +218,7 @@ class Engine:
                     chat, author, turn_id, outbox, locale, options or GenerationOptions()
                 )
         except BotError as exc:
-            return await self._fail(outbox, exc, locale, None)
+            return await self._fail(chat, outbox, exc, locale, None)
 
     async def _retry_reserved(
         self,
@@ -229,11 +232,13 @@ class Engine:
         user_turn = await self._own_user_turn(chat, turn_id)
         if user_turn is None:
             return await self._deliver(
-                outbox, Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
+                chat, outbox, Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
             )
         if user_turn.status is TurnStatus.DRAFT:
             message = messages.text("need_instruction", locale)
-            return await self._deliver(outbox, Failure(FailureKind.NEED_INSTRUCTION, message))
+            return await self._deliver(
+                chat, outbox, Failure(FailureKind.NEED_INSTRUCTION, message)
+            )
         await self._store.set_status(user_turn.id, TurnStatus.PENDING)
         options = await self._generation(chat, wanted)
         return await self._answer(chat, author, user_turn, options, outbox, locale, (), {})
@@ -341,7 +346,7 @@ class Engine:
                 turn.turn_id,
                 retryable=True,
             )
-            await self._deliver(outbox_for(turn.chat, turn.message_id, locale), failure)
+            await self._deliver(turn.chat, outbox_for(turn.chat, turn.message_id, locale), failure)
         if pending:
             log.warning("%s: %d interrupted steps announced", platform, len(pending))
         return len(pending)
@@ -361,11 +366,6 @@ class Engine:
         """Delete turns (and then unused images) older than `days`."""
         cutoff = datetime.now(UTC).timestamp() - days * 86400
         return await self._store.delete_turns(await self._store.turns_older_than(cutoff))
-
-    async def usage_today(self, chat: ChatKey, author: Author) -> UsageTotals:
-        """The author's images and tokens since midnight UTC."""
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return await self._store.usage_since(chat.platform, author.user_id, midnight.timestamp())
 
     async def locale(self, chat: ChatKey, author: Author) -> str | None:
         """The chat's language setting, else the author's platform locale."""
@@ -398,8 +398,12 @@ class Engine:
         # An unanswered user turn (a held picture, a failed step): its images join this turn.
         return _Parent(target.parent_id, target.images)
 
-    async def _generation(self, chat: ChatKey, wanted: GenerationOptions) -> GenerationSettings:
-        stored = await self._store.chat_settings(chat)
+    async def _generation(
+        self, chat: ChatKey, wanted: GenerationOptions, stored: dict[str, str] | None = None
+    ) -> GenerationSettings:
+        """The model and image options for a request: its own, else the chat's, else defaults."""
+        if stored is None:
+            stored = await self._store.chat_settings(chat)
         configured = self._settings.gemini.model
         model = wanted.model or stored.get("model") or configured
         if model != configured and model not in self._settings.gemini.allowed_models:
@@ -501,7 +505,7 @@ class Engine:
                 exc,
             )
             await self._store.set_status(user_turn.id, TurnStatus.FAILED, type(exc).__name__)
-            return await self._fail(outbox, exc, locale, user_turn.id)
+            return await self._fail(chat, outbox, exc, locale, user_turn.id)
         except Exception:
             log.exception("turn %d (lineage %d): step failed", user_turn.id, user_turn.lineage_id)
             await self._store.set_status(user_turn.id, TurnStatus.FAILED, "internal")
@@ -511,7 +515,7 @@ class Engine:
                 user_turn.id,
                 retryable=True,
             )
-            return await self._deliver(outbox, failure)
+            return await self._deliver(chat, outbox, failure)
 
         parts = [
             Part(
@@ -546,9 +550,14 @@ class Engine:
         if plan.rebased:
             notes += (messages.text("done_note_rebased", locale),)
         success = Success(user_turn.id, model_turn.id, images, shown_text, notes, plan.rebased)
-        return await self._deliver(outbox, success)
+        return await self._deliver(chat, outbox, success)
 
-    async def _deliver(self, outbox: Outbox, outcome: Outcome) -> Outcome:
+    async def _deliver(self, chat: ChatKey, outbox: Outbox, outcome: Outcome) -> Outcome:
+        """Hand `outcome` to the adapter and link what it posted to the turn, in `chat`.
+
+        Every turn a step touches lives in the step's chat: parents are found through links
+        scoped by it, and Retry checks the lineage's chat, so the links stay in that chat.
+        """
         try:
             posted = await outbox.deliver(outcome)
         except Exception:
@@ -557,16 +566,18 @@ class Engine:
             return outcome
         turn_id = outcome.model_turn_id if isinstance(outcome, Success) else outcome.user_turn_id
         if turn_id is not None and posted:
-            # The chat key is the one the turn lives in; links never cross chats.
-            chat = await self._store.lineage_chat(turn_id)
-            if chat is not None:
-                await self._store.link(ChatKey(*chat), posted, turn_id)
+            await self._store.link(chat, posted, turn_id)
         return outcome
 
     async def _fail(
-        self, outbox: Outbox, exc: BotError, locale: str | None, user_turn_id: int | None
+        self,
+        chat: ChatKey,
+        outbox: Outbox,
+        exc: BotError,
+        locale: str | None,
+        user_turn_id: int | None,
     ) -> Outcome:
-        return await self._deliver(outbox, failure_for(exc, locale, user_turn_id))
+        return await self._deliver(chat, outbox, failure_for(exc, locale, user_turn_id))
 
 
 def _until(moment: datetime) -> tuple[int, int]:

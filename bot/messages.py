@@ -12,7 +12,6 @@ LANGUAGES = (EN, ZH)
 
 _CATALOG: dict[str, dict[str, str]] = {
     EN: {
-        "working": "Working on it…",
         "queued": "You are number {position} in the queue.",
         "done_note_first_frame": "Used the first frame of the animation.",
         "done_note_images_used": "The model takes {limit} images at most: used {used} of {given}.",
@@ -26,7 +25,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "new_session": "Started fresh. Send a picture with an instruction, or a description.",
         "prompt_too_long": "That instruction is too long ({length} characters; the limit is "
         "{limit}). Please shorten it.",
-        "too_many_images_given": "Too many images: the model takes at most {limit}.",
         "file_too_large": "That file is too large ({size_mb:.1f} MB; "
         "the limit is {limit_mb:.0f} MB).",
         "download_failed": "I could not download your file. Please send it again.",
@@ -55,7 +53,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "again.",
         "interrupted": "I was restarted while working on this. Press Retry to run it again.",
         "unknown_result": "I no longer know that image. Send it again with your instruction.",
-        "not_your_chat": "That button belongs to another chat.",
         "original_caption": "Original, lossless.",
         "bad_setting": "{value} is not a valid choice for {key}.",
         "quota_user": "You have used your {limit} images for today. More in {hours} h "
@@ -76,7 +73,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "original_button": "Original",
     },
     ZH: {
-        "working": "正在处理…",
         "queued": "你排在第 {position} 位。",
         "done_note_first_frame": "已使用动图的第一帧。",
         "done_note_images_used": "模型最多接受 {limit} 张图片：已使用 {given} 张中的 {used} 张。",
@@ -87,7 +83,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "held_images": "收到图片。现在告诉我要怎么修改它。",
         "new_session": "已重新开始。发送图片和指令，或一段描述。",
         "prompt_too_long": "指令太长（{length} 个字符，上限 {limit}）。请缩短。",
-        "too_many_images_given": "图片太多：模型最多接受 {limit} 张。",
         "file_too_large": "文件太大（{size_mb:.1f} MB，上限 {limit_mb:.0f} MB）。",
         "download_failed": "无法下载你的文件，请重新发送。",
         "image_empty": "文件是空的。",
@@ -110,7 +105,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "internal_error": "我这边出了点问题。你的消息已保存，请重试。",
         "interrupted": "处理期间我被重启了。点“重试”重新生成。",
         "unknown_result": "我已经找不到那张图片了。请重新发送图片和指令。",
-        "not_your_chat": "这个按钮属于另一个聊天。",
         "original_caption": "原图（无损）。",
         "bad_setting": "{value} 不是 {key} 的有效选项。",
         "quota_user": "你今天的 {limit} 张图片额度已用完。{hours} 小时 {minutes} 分钟后恢复。",

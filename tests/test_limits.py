@@ -138,11 +138,11 @@ async def test_chat_settings_are_validated_per_model(tmp_path: Path, gemini: Gem
             "aspect_ratio": "16:9",
             "model": "gemini-2.5-flash-image",
         }
-        usage = await engine.usage_today(chat, request("x").author)
+        usage = await engine.quota_status(chat, request("x").author)
     config = gemini.requests[0].generation_config or {}
     assert gemini.requests[0].model == "gemini-3-pro-image-preview"
     assert config["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "4K"}
-    assert usage.images == 1
+    assert usage.user_used == 1
 
 
 def test_a_bad_setting_explains_itself() -> None:
