@@ -16,6 +16,7 @@ from bot.config import Settings, parse_settings
 from bot.engine import Engine
 from bot.outcome import Failure, Outcome, Success
 from bot.request import Author, ChatKey, EditRequest, ImageSource
+from tests.fakes.discord import DiscordFake
 from tests.fakes.gemini import GeminiFake
 
 
@@ -28,6 +29,12 @@ def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def gemini() -> AsyncIterator[GeminiFake]:
     async with GeminiFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[DiscordFake]:
+    async with DiscordFake() as fake:
         yield fake
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,6 @@ from tests.fakes.discord import FLAG_EPHEMERAL, DiscordFake
 from tests.fakes.gemini import GeminiFake, Reply
 
 SMALL_LIMIT = 200 * 1024
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake() as fake:
-        yield fake
 
 
 async def test_retry_on_a_result_posted_before_a_restart(

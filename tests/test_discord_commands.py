@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,12 +27,6 @@ from tests.discord_harness import (
 )
 from tests.fakes.discord import FLAG_EPHEMERAL, DiscordFake
 from tests.fakes.gemini import GeminiFake, Reply
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake() as fake:
-        yield fake
 
 
 async def test_edit_defers_then_follows_up_with_the_result_and_buttons(

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.discord_harness import attachment_bytes, bot_settings, png, serving
 from tests.fakes.discord import DiscordFake
 from tests.fakes.gemini import GeminiFake
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake() as fake:
-        yield fake
 
 
 async def test_rate_limited_follow_up_is_retried_and_the_result_arrives(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord.gateway
@@ -25,12 +24,6 @@ from tests.discord_harness import (
 )
 from tests.fakes.discord import INTENT_MESSAGE_CONTENT, DiscordFake
 from tests.fakes.gemini import GeminiFake, Reply
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake() as fake:
-        yield fake
 
 
 @pytest.mark.parametrize("refusal", ["intent_not_enabled_in_portal", "close_4014"])

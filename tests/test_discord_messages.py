@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,6 @@ from tests.discord_harness import (
 )
 from tests.fakes.discord import INTENT_MESSAGE_CONTENT, DiscordFake, now_iso
 from tests.fakes.gemini import GeminiFake
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake() as fake:
-        yield fake
 
 
 def replied_to(message: Json) -> str | None:

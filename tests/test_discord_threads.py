@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.discord_harness import (
     attachment_bytes,
@@ -19,12 +16,6 @@ from tests.discord_harness import (
 )
 from tests.fakes.discord import FLAG_EPHEMERAL, DiscordFake
 from tests.fakes.gemini import GeminiFake
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake() as fake:
-        yield fake
 
 
 async def test_a_mention_with_a_picture_opens_a_thread_where_the_lineage_continues(
