@@ -31,6 +31,7 @@ from PIL import Image
 
 from bench.payloads import jpeg_variant, png_text_chunk
 from tests.fakes.gemini import GeminiFake, RecordedRequest, Reply
+from tests.fakes.loopback import serve as serve_app
 from tests.fakes.telegram import Call, FakeChat, FakeUser, JSONDict, TelegramFake
 
 ANSWER_METHODS = frozenset({"sendPhoto", "sendMessage", "sendDocument"})
@@ -316,11 +317,7 @@ async def serve(payloads: dict[str, str], png: bytes, model: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with BenchTelegramFake() as tg, BenchGeminiFake(png, model) as gemini:
-        runner = web.AppRunner(Control(tg, gemini, payloads).app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = int(runner.addresses[0][1])
+        runner, port = await serve_app(Control(tg, gemini, payloads).app())
         print(
             json.dumps(
                 {

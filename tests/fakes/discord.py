@@ -55,6 +55,8 @@ from typing import Any, TypeVar
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.fakes.loopback import serve
+
 with warnings.catch_warnings():
     # discord.py imports the stdlib ``audioop`` (deprecated since 3.11); pytest runs -W error.
     warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
@@ -521,11 +523,7 @@ class DiscordFake:
         ]
         for method, path, handler in routes:
             app.router.add_route(method, p + path, handler)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self._runner, self.port = await serve(app, shutdown_timeout=1.0)
 
     async def close(self) -> None:
         for conn in list(self._connections):

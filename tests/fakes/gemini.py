@@ -45,6 +45,8 @@ from typing import Any, Literal, Self
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.loopback import serve
+
 __all__ = [
     "DEFAULT_TEXT",
     "GeminiFake",
@@ -427,12 +429,8 @@ class GeminiFake:
     async def start(self) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{model_action}", self._handle)
-        # Short shutdown_timeout: hanging handlers are released by _closing anyway.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        # Hanging handlers are released by _closing, so the short shutdown timeout suffices.
+        self._runner, self._port = await serve(app)
 
     async def close(self) -> None:
         """Release hanging/sleeping handlers, then stop the server."""

@@ -50,6 +50,8 @@ from typing import Any, Literal, Self
 from aiohttp import ClientSession, ClientTimeout, web
 from PIL import Image
 
+from tests.fakes.loopback import serve
+
 __all__ = [
     "Call",
     "Download",
@@ -894,11 +896,7 @@ class TelegramFake:
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         app.router.add_route("*", "/{tail:.*}", self._handle_not_found)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        self._runner, self._port = await serve(app, self.host)
         if self.webhook_delivery:
             self._delivery_task = asyncio.create_task(self._deliver_webhooks())
         return self
