@@ -229,9 +229,7 @@ class TelegramAdapter:
                 InlineKeyboardMarkup([[button]]),
             )
         elif action is Action.SETTINGS:
-            if await self._may_change_settings(
-                message.chat.id, message.chat.type, message.from_user.id, chat, author
-            ):
+            if await self._may_change_settings(message.chat.type, chat, author):
                 await self._settings_menu.show(message, chat, locale)
             else:
                 await self._say(message, strings.text("settings_admins_only", locale))
@@ -320,13 +318,12 @@ class TelegramAdapter:
             what="sendMessage",
         )
 
-    async def _may_change_settings(
-        self, chat_id: int, chat_type: str, user_id: int, chat: ChatKey, author: Author
-    ) -> bool:
+    async def _may_change_settings(self, chat_type: str, chat: ChatKey, author: Author) -> bool:
+        """Private chats, bot admins, and group admins (Telegram's own member status)."""
         if chat_type == ChatType.PRIVATE or self._engine.access.is_admin(chat, author):
             return True
         try:
-            member = await self._app.bot.get_chat_member(chat_id, user_id)
+            member = await self._app.bot.get_chat_member(int(chat.chat_id), int(author.user_id))
         except TelegramError as exc:
             log.warning("telegram: getChatMember failed: %s", exc)
             return False
@@ -347,9 +344,7 @@ class TelegramAdapter:
             await self._forget(query, chat, author, locale, data.removeprefix(FORGET_PREFIX))
             return
         if data.startswith(SETTINGS_PREFIX):
-            allowed = await self._may_change_settings(
-                message.chat.id, message.chat.type, query.from_user.id, chat, author
-            )
+            allowed = await self._may_change_settings(message.chat.type, chat, author)
             if not allowed:
                 await query.answer(strings.text("settings_admins_only", locale), show_alert=True)
                 return
