@@ -1,8 +1,10 @@
-# Two commands: `make run` and `make test`. Both set up .venv on first use.
+# Two commands: `make run` and `make test`. Both set up .venv on first use; only `make test`
+# installs the test tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 CONFIG ?= config.toml
 
 .PHONY: run chat test lint typecheck check bench clean
@@ -10,8 +12,12 @@ CONFIG ?= config.toml
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
 
 run: $(STAMP)
 	@if [ ! -f $(CONFIG) ]; then cp config.example.toml $(CONFIG) && echo "created $(CONFIG) from config.example.toml"; fi
@@ -21,16 +27,16 @@ chat: $(STAMP)
 	@if [ ! -f $(CONFIG) ]; then cp config.example.toml $(CONFIG) && echo "created $(CONFIG) from config.example.toml"; fi
 	$(BIN)/bananabot chat --config $(CONFIG)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 

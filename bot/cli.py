@@ -14,6 +14,7 @@ from bot.errors import ConfigError
 from bot.logsetup import configure_logging
 
 EXIT_CONFIG = 2
+CHAT_LOG = "bananabot-chat.log"
 
 NO_TOKEN = """\
 bananabot: no chat platform is configured, so there is nothing to run.
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bananabot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.log_level, secrets_of(settings))
+    # The terminal is the conversation in `chat`: its log goes to a file beside the data.
+    log_file = settings.storage.data_dir / CHAT_LOG if args.command == "chat" else None
+    configure_logging(settings.log_level, secrets_of(settings), file=log_file)
     if args.command == "run":
         # Deferred: `chat` and config errors should not pay for importing the server stack.
         from bot.app import enabled_platforms, run_bot  # noqa: PLC0415

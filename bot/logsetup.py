@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -65,9 +66,22 @@ def install_redaction(secrets: Iterable[str]) -> Callable[[], None]:
     return undo
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
-    """Set up the root logger for the process (the entry point calls this once)."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, secrets: Iterable[str], *, file: Path | None = None) -> None:
+    """Set up the root logger for the process (the entry point calls this once).
+
+    With `file`, records go there and only warnings reach stderr: a terminal conversation
+    (`bananabot chat`) must not be interleaved with INFO lines.
+    """
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    if file is None:
+        logging.basicConfig(level=level, format=log_format)
+    else:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(level=level, format=log_format, filename=file, encoding="utf-8")
+        terminal = logging.StreamHandler()
+        terminal.setLevel(logging.WARNING)
+        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(terminal)
     floor = max(logging.WARNING, logging.getLogger().level)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(floor)

@@ -6,15 +6,42 @@ exists in every language (a test checks it), placeholders use `str.format` names
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 EN = "en"
 ZH = "zh-Hans"
 LANGUAGES = (EN, ZH)
 
-_CATALOG: dict[str, dict[str, str]] = {
+
+@dataclass(frozen=True, slots=True)
+class Plural:
+    """A message worded by a count: CLDR plural categories ("one", "other").
+
+    English needs "one" and "other"; Chinese has no grammatical plural, so its entries stay
+    plain strings. `count` names the parameter that picks the form.
+    """
+
+    count: str
+    other: str
+    one: str | None = None
+
+    def pick(self, language: str, params: dict[str, object]) -> str:
+        """The form for this language and count."""
+        n = params.get(self.count)
+        if self.one is not None and language == EN and n == 1:
+            return self.one
+        return self.other
+
+
+_CATALOG: dict[str, dict[str, str | Plural]] = {
     EN: {
         "queued": "You are number {position} in the queue.",
         "done_note_first_frame": "Used the first frame of the animation.",
-        "done_note_images_used": "The model takes {limit} images at most: used {used} of {given}.",
+        "done_note_images_used": Plural(
+            "limit",
+            one="The model takes {limit} image at most: used {used} of {given}.",
+            other="The model takes {limit} images at most: used {used} of {given}.",
+        ),
         "done_note_rebased": "Long edit history: the model saw the original, the current image "
         "and a summary of earlier edits.",
         "text_only": "The model answered without an image:\n{text}",
@@ -55,19 +82,44 @@ _CATALOG: dict[str, dict[str, str]] = {
         "unknown_result": "I no longer know that image. Send it again with your instruction.",
         "original_caption": "Original, lossless.",
         "bad_setting": "{value} is not a valid choice for {key}.",
-        "quota_user": "You have used your {limit} images for today. More in {hours} h "
-        "{minutes} min.",
-        "quota_chat": "This chat has used its {limit} images for today. More in {hours} h "
-        "{minutes} min.",
-        "quota_inflight": "You already have {limit} requests running. Please wait for them.",
-        "usage_user": "Today you made {used} of {limit} images ({tokens} tokens).",
-        "usage_user_free": "Today you made {used} images ({tokens} tokens).",
-        "usage_pool": "This chat: {used} of {limit} images.",
+        "quota_user": Plural(
+            "limit",
+            one="You have used your {limit} image for today. More in {hours} h {minutes} min.",
+            other="You have used your {limit} images for today. More in {hours} h {minutes} min.",
+        ),
+        "quota_chat": Plural(
+            "limit",
+            one="This chat has used its {limit} image for today. More in {hours} h {minutes} min.",
+            other="This chat has used its {limit} images for today. More in {hours} h "
+            "{minutes} min.",
+        ),
+        "quota_inflight": Plural(
+            "limit",
+            one="You already have {limit} request running. Please wait for it.",
+            other="You already have {limit} requests running. Please wait for them.",
+        ),
+        "usage_user": Plural(
+            "limit",
+            one="Today you made {used} of {limit} image ({tokens} tokens).",
+            other="Today you made {used} of {limit} images ({tokens} tokens).",
+        ),
+        "usage_user_free": Plural(
+            "used",
+            one="Today you made {used} image ({tokens} tokens).",
+            other="Today you made {used} images ({tokens} tokens).",
+        ),
+        "usage_pool": Plural(
+            "limit",
+            one="This chat: {used} of {limit} image.",
+            other="This chat: {used} of {limit} images.",
+        ),
         "usage_resets": "The day resets in {hours} h {minutes} min (midnight UTC).",
         "forget_confirm": "Delete everything you sent me and every image made for you? "
         "Other people's edits keep working. This cannot be undone.",
         "forget_button": "Delete my data",
-        "forget_done": "Done: {count} turns deleted.",
+        "forget_done": Plural(
+            "count", one="Done: {count} turn deleted.", other="Done: {count} turns deleted."
+        ),
         "not_your_button": "This button is for the person who asked.",
         "retry_button": "Retry",
         "original_button": "Original",
@@ -134,7 +186,9 @@ def language_for(locale: str | None) -> str:
 
 def text(key: str, locale: str | None, /, **params: object) -> str:
     """The message `key` in the user's language, with `params` filled in."""
-    template = _CATALOG[language_for(locale)].get(key) or _CATALOG[EN][key]
+    language = language_for(locale)
+    entry = _CATALOG[language].get(key) or _CATALOG[EN][key]
+    template = entry.pick(language, params) if isinstance(entry, Plural) else entry
     return template.format(**params) if params else template
 
 

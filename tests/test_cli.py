@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import EXIT_CONFIG, main
+from bot.cli import CHAT_LOG, EXIT_CONFIG, main
+from tests.fakes.gemini import GeminiFake
 
 ROOT = Path(__file__).parent.parent
 CLEAN_ENV = {
@@ -90,3 +92,37 @@ def test_core_never_imports_a_platform_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == ""
+
+
+async def test_chat_keeps_log_lines_out_of_the_conversation(
+    tmp_path: Path, gemini: GeminiFake
+) -> None:
+    """`bananabot chat` talks on the terminal; its INFO log goes to a file in data_dir."""
+    data = tmp_path / "data"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[gemini]\napi_key = "test-key-123"\nbase_url = "{gemini.base_url}"\n'
+        f'[storage]\ndata_dir = "{data}"\n',
+        encoding="utf-8",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "chat",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "out"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=CLEAN_ENV,
+        cwd=ROOT,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b"a red apple\n"), timeout=60)
+    assert process.returncode == 0, err.decode()
+    terminal = out.decode() + err.decode()
+    assert len(gemini.requests) == 1
+    assert "INFO" not in terminal
+    assert "INFO bot.engine" in (data / CHAT_LOG).read_text(encoding="utf-8")

@@ -242,8 +242,8 @@ async def test_usage_counts_todays_images_against_the_daily_limit(
         again = await dc.slash_command("imagine", {"prompt": "another pear"})
         [refusal] = await dc.wait_for_followup(again)
 
-    assert text["content"].startswith("Today you made 1 of 1 images")
-    assert refusal["content"].startswith("You have used your 1 images for today.")
+    assert text["content"].startswith("Today you made 1 of 1 image (")
+    assert refusal["content"].startswith("You have used your 1 image for today.")
     assert button_ids(refusal) == []
     assert len(gemini.requests) == 1
 

@@ -96,7 +96,7 @@ async def test_help_usage_new_and_commands_in_two_languages(
             sent = tg.send_user_message(chat, alice, photo=photo(), caption="blue")
             await bot.reply_to(sent)
             usage = tg.send_user_message(chat, alice, text="/usage")
-            assert "1 images" in (await bot.reply_to(usage, "sendMessage")).params["text"]
+            assert "made 1 image (" in (await bot.reply_to(usage, "sendMessage")).params["text"]
     english = tg.commands_for(None, "")
     chinese = tg.commands_for(None, "zh")
     assert english is not None and chinese is not None

@@ -1,0 +1,37 @@
+"""The catalog words counts right in every language."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import messages
+
+
+@pytest.mark.parametrize(
+    ("key", "params", "one", "many"),
+    [
+        ("quota_user", {"hours": 3, "minutes": 5}, "your 1 image for today", "your 2 images"),
+        ("quota_chat", {"hours": 3, "minutes": 5}, "its 1 image for today", "its 2 images"),
+        ("quota_inflight", {}, "have 1 request running", "have 2 requests running"),
+        ("usage_user", {"used": 0, "tokens": 0}, "0 of 1 image (", "0 of 2 images ("),
+        ("usage_pool", {"used": 0}, "0 of 1 image.", "0 of 2 images."),
+        ("done_note_images_used", {"used": 1, "given": 3}, "1 image at most", "2 images at"),
+    ],
+)
+def test_english_counts_agree_with_their_nouns(
+    key: str, params: dict[str, object], one: str, many: str
+) -> None:
+    assert one in messages.text(key, "en", limit=1, **params)
+    assert many in messages.text(key, "en", limit=2, **params)
+
+
+def test_counts_named_by_other_parameters() -> None:
+    assert messages.text("forget_done", "en", count=1) == "Done: 1 turn deleted."
+    assert messages.text("forget_done", "en", count=0) == "Done: 0 turns deleted."
+    assert "made 1 image (" in messages.text("usage_user_free", "en", used=1, tokens=9)
+
+
+def test_chinese_has_one_form_for_every_count() -> None:
+    one = messages.text("quota_user", "zh-CN", limit=1, hours=1, minutes=2)
+    many = messages.text("quota_user", "zh-CN", limit=2, hours=1, minutes=2)
+    assert one.replace("1", "2", 1) == many
