@@ -17,8 +17,8 @@ from bench.report import SUMMARY_HEADER, Check, Section, Table, num, summary_cel
 from bench.session import Session
 from bench.stats import Summary
 from bench.steps import load_lag, one_step
-from bot.engine import MAX_PARALLEL_IMAGE_JOBS
 from bot.images import DEFAULT_LIMITS, prepare_image
+from bot.intake import MAX_PARALLEL_IMAGE_JOBS
 
 PERIOD_S = 0.005
 LAG_TARGET_S = 0.050

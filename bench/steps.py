@@ -24,7 +24,7 @@ PHASES = (
     ("download", "getFile + file download (ImageSource.fetch)"),
     ("validate", "bot.images.prepare_image (probe, full decode check; in a thread)"),
     ("store_in", "store calls before the model: settings, links, image file, user turn, path"),
-    ("request_build", "GeminiImageModel.build_contents (Part objects from stored turns)"),
+    ("request_build", "GeminiImageModel._build_contents (Part objects from stored turns)"),
     ("model_call", "SDK generate_content: serialize, HTTP, decode (minus the fake's time)"),
     ("response_parse", "bot.model.parse_response (parts dumped to JSON for the store)"),
     ("store_out", "store calls after the model: result image file, model turn"),

@@ -176,7 +176,7 @@ def install() -> None:
     for name in STORE_METHODS:
         if hasattr(Store, name):  # the store evolves; a renamed method just goes untimed
             _wrap(Store, name, "store")
-    _wrap(bot.model.GeminiImageModel, "build_contents", "request_build")
+    _wrap(bot.model.GeminiImageModel, "_build_contents", "request_build")
     _wrap(bot.model.GeminiImageModel, "_generate_once", "model_call")
     _wrap(bot.model, "parse_response", "response_parse", sync=True)
     _wrap(telegram_outbox.TelegramOutbox, "deliver", "upload")

@@ -182,7 +182,7 @@ class GeminiImageModel:
         """Close the HTTP sessions."""
         await self._client.aio.aclose()
 
-    async def build_contents(
+    async def _build_contents(
         self, turns: Sequence[ContextTurn], load: ImageLoader
     ) -> list[types.Content]:
         """Turn a context plan into `contents`, loading image bytes from the store."""
@@ -223,9 +223,10 @@ class GeminiImageModel:
         return config
 
     async def generate(
-        self, contents: list[types.Content], wanted: GenerationSettings
+        self, turns: Sequence[ContextTurn], load: ImageLoader, wanted: GenerationSettings
     ) -> ModelAnswer:
-        """Call the model with bounded retries; raise a `ModelError` when it cannot answer."""
+        """Answer a context plan with bounded retries; raise a `ModelError` when it cannot."""
+        contents = await self._build_contents(turns, load)
         attempts = self._settings.retry_attempts
         for attempt in range(1, attempts + 1):
             try:

@@ -1,0 +1,113 @@
+"""Per-chat settings: which keys exist, what each may be in a chat, who may change them.
+
+One service for every platform: adapters build their menus from `KEYS` and `choices()`, and
+ask `may_change()` with the platform's own answer to "is this user an admin of the chat".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot import messages
+from bot.capabilities import ModelCapabilities, capabilities_for
+from bot.config import Settings
+from bot.errors import InputRejected
+from bot.limits import AccessPolicy
+from bot.model import GenerationSettings
+from bot.request import Author, ChatKey, GenerationOptions
+from bot.store import Store
+
+KEYS = ("aspect_ratio", "image_size", "model", "language")
+# Sizes and ratios differ per model: a model change drops choices the new one lacks.
+MODEL_DEPENDENT = ("aspect_ratio", "image_size")
+
+
+class ChatSettings:
+    """Reads, validates and changes the settings of chats."""
+
+    def __init__(self, settings: Settings, store: Store, access: AccessPolicy) -> None:
+        self._settings = settings
+        self._store = store
+        self._access = access
+
+    async def stored(self, chat: ChatKey) -> dict[str, str]:
+        """The chat's own choices (keys it never set are absent)."""
+        return await self._store.chat_settings(chat)
+
+    async def locale(self, chat: ChatKey, author: Author) -> str | None:
+        """The chat's language setting, else the author's platform locale."""
+        return (await self.stored(chat)).get("language") or author.locale
+
+    async def choices(self, chat: ChatKey) -> dict[str, tuple[str, ...]]:
+        """What each setting may be set to in `chat`, given its current model."""
+        caps = self.caps((await self.generation(chat, GenerationOptions())).model)
+        models = (self._settings.gemini.model, *self._settings.gemini.allowed_models)
+        return {
+            "aspect_ratio": caps.aspect_ratios,
+            "image_size": caps.image_sizes,
+            "model": tuple(dict.fromkeys(models)),
+            "language": messages.LANGUAGES,
+        }
+
+    async def change(self, chat: ChatKey, key: str, value: str | None) -> None:
+        """Set (None: reset) one setting; raise `InputRejected` for a value not offered."""
+        choices = await self.choices(chat)
+        if key not in choices or (value is not None and value not in choices[key]):
+            raise InputRejected("bad_setting", key=key, value=value or "")
+        await self._store.update_chat_settings(chat, {key: value})
+        if key == "model":
+            new = await self.choices(chat)
+            stored = await self.stored(chat)
+            stale: dict[str, str | None] = {
+                k: None for k in MODEL_DEPENDENT if k in stored and stored[k] not in new[k]
+            }
+            if stale:
+                await self._store.update_chat_settings(chat, stale)
+
+    async def may_change(
+        self,
+        chat: ChatKey,
+        author: Author,
+        *,
+        private: bool,
+        chat_admin: Callable[[], Awaitable[bool]],
+    ) -> bool:
+        """Whether `author` may change `chat`'s settings.
+
+        Bot admins may anywhere; people the access rules refuse may nowhere; in a private chat
+        the user is the whole audience; elsewhere it takes the platform's admin right, which
+        `chat_admin` asks only when needed (it may cost a platform call).
+        """
+        if self._access.is_admin(chat, author):
+            return True
+        if not self._access.allows(chat, author):
+            return False
+        return private or await chat_admin()
+
+    async def generation(
+        self, chat: ChatKey, wanted: GenerationOptions, stored: dict[str, str] | None = None
+    ) -> GenerationSettings:
+        """The model and image options for a request: its own, else the chat's, else defaults."""
+        if stored is None:
+            stored = await self.stored(chat)
+        configured = self._settings.gemini.model
+        model = wanted.model or stored.get("model") or configured
+        if model != configured and model not in self._settings.gemini.allowed_models:
+            model = configured
+        caps = self.caps(model)
+        ratio = wanted.aspect_ratio or stored.get("aspect_ratio")
+        size = wanted.image_size or stored.get("image_size")
+        return GenerationSettings(
+            model=model,
+            aspect_ratio=ratio if ratio in caps.aspect_ratios else None,
+            image_size=size if size in caps.image_sizes else None,
+        )
+
+    def caps(self, model: str) -> ModelCapabilities:
+        """What `model` accepts; the configured model's input limit may be overridden."""
+        override = (
+            self._settings.gemini.max_input_images
+            if model == self._settings.gemini.model
+            else None
+        )
+        return capabilities_for(model, max_input_images=override)
