@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import messages
+from bot.actions import ActionRegistry, Audience, PressContext, PressReply, unpack
+from bot.cards import Card, card_for
 from bot.chat_settings import ChatSettings
 from bot.config import Settings
 from bot.delivery import Outbox, deliver
@@ -37,6 +39,7 @@ from bot.model import GenerationSettings, ImageLoader, ModelAnswer
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions
+from bot.standard_actions import FORGET, STANDARD_ACTIONS
 from bot.store import Store
 
 __all__ = ["Engine", "ImageModel", "Outbox", "failure_for"]
@@ -69,6 +72,7 @@ class Engine:
         model: ImageModel,
         access: AccessPolicy,
         gate: ModelGate,
+        actions: ActionRegistry | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -84,6 +88,7 @@ class Engine:
         )
         self._chat_settings = ChatSettings(settings, store, access)
         self._housekeeping = Housekeeping(store, self._chat_settings)
+        self._actions = actions if actions is not None else ActionRegistry(STANDARD_ACTIONS)
 
     @property
     def store(self) -> Store:
@@ -92,6 +97,11 @@ class Engine:
     @property
     def access(self) -> AccessPolicy:
         return self._access
+
+    @property
+    def actions(self) -> ActionRegistry:
+        """Every action cards may offer (adapters render them without knowing them)."""
+        return self._actions
 
     @property
     def settings_service(self) -> ChatSettings:
@@ -235,6 +245,33 @@ class Engine:
     async def new_session(self, chat: ChatKey) -> None:
         """Make the chat's next plain message start a new lineage."""
         await self._store.clear_latest(chat)
+
+    async def press(self, payload: str, chat: ChatKey, author: Author, reply: PressReply) -> None:
+        """Run the action a button press names, if the presser may; else say why."""
+        locale = await self._chat_settings.locale(chat, author)
+        press = unpack(payload)
+        action = self._actions.find(press) if press is not None else None
+        if press is None or action is None:
+            log.info("%s: a press on a button this version does not offer", chat.platform)
+            await reply.notify(messages.text("button_expired", locale))
+            return
+        if action.audience is Audience.OWNER and press.arg != author.user_id:
+            await reply.notify(messages.text("not_your_button", locale))
+            return
+        if action.audience is Audience.ALLOWED and not self._access.allows(chat, author):
+            await reply.notify(messages.text("access_denied", locale))
+            return
+        await action.handler(self, PressContext(chat, author, locale, reply), press.arg)
+
+    def card(self, outcome: Outcome, locale: str | None) -> Card:
+        """How `outcome` is shown: its text, notes, images and the actions it offers."""
+        return card_for(outcome, self._actions, locale)
+
+    async def forget_card(self, chat: ChatKey, author: Author) -> Card:
+        """The /forget confirmation: a warning and a button only its asker may press."""
+        locale = await self._chat_settings.locale(chat, author)
+        button = self._actions.button(FORGET, author.user_id, locale)
+        return Card(messages.text("forget_confirm", locale), buttons=(button,))
 
     async def is_linked(self, chat: ChatKey, message_id: str) -> bool:
         """Whether a message in `chat` shows a turn (a result, or a stored user message)."""

@@ -121,6 +121,7 @@ _CATALOG: dict[str, dict[str, str | Plural]] = {
             "count", one="Done: {count} turn deleted.", other="Done: {count} turns deleted."
         ),
         "not_your_button": "This button is for the person who asked.",
+        "button_expired": "This button is no longer active.",
         "retry_button": "Retry",
         "original_button": "Original",
     },
@@ -171,6 +172,7 @@ _CATALOG: dict[str, dict[str, str | Plural]] = {
         "forget_button": "删除我的数据",
         "forget_done": "完成：已删除 {count} 个回合。",
         "not_your_button": "这个按钮属于发起请求的人。",
+        "button_expired": "这个按钮已失效。",
         "retry_button": "重试",
         "original_button": "原图",
     },

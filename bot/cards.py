@@ -1,0 +1,39 @@
+"""What a platform shows for an outcome: text, notes, images and the actions offered.
+
+The core decides all of it; adapters only lay a card out within their platform's limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.actions import ActionRegistry, Button
+from bot.outcome import Failure, Outcome, ResultImage, Success
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One message's worth of content, before platform formatting."""
+
+    text: str  # the model's visible text, or a ready sentence
+    notes: tuple[str, ...] = ()  # short remarks adapters show de-emphasised
+    images: tuple[ResultImage, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    outcome: Outcome | None = None  # the step outcome the card shows, if it shows one
+
+    @property
+    def turn_id(self) -> int | None:
+        """The turn the card shows (a result's model turn, a failure's user turn)."""
+        if isinstance(self.outcome, Success):
+            return self.outcome.model_turn_id
+        if isinstance(self.outcome, Failure):
+            return self.outcome.user_turn_id
+        return None
+
+
+def card_for(outcome: Outcome, actions: ActionRegistry, locale: str | None) -> Card:
+    """The card that shows `outcome`, with every action its outcome offers."""
+    buttons = actions.offered(outcome, locale)
+    if isinstance(outcome, Failure):
+        return Card(outcome.message, buttons=buttons, outcome=outcome)
+    return Card(outcome.text, outcome.notes, outcome.images, buttons, outcome)

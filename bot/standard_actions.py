@@ -1,0 +1,64 @@
+"""The actions every bananabot offers: Retry, Original, and confirming /forget."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot import messages
+from bot.actions import Action, Audience, PressContext, Style, offer_original, offer_retry
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+
+def _turn_id(arg: str) -> int | None:
+    return int(arg) if arg.isdigit() else None
+
+
+async def _retry(engine: Engine, press: PressContext, arg: str) -> None:
+    """Answer the result's instruction again (a sibling result), or retry a failed step."""
+    turn_id = _turn_id(arg)
+    if turn_id is None:
+        await press.reply.notify(messages.text("unknown_result", press.locale))
+        return
+    await press.reply.acknowledge()
+    await engine.retry(press.chat, press.author, turn_id, await press.reply.outbox())
+
+
+async def _original(engine: Engine, press: PressContext, arg: str) -> None:
+    """Send the stored, lossless images of a result."""
+    turn_id = _turn_id(arg)
+    images = await engine.original(press.chat, turn_id) if turn_id is not None else ()
+    if not images:
+        await press.reply.notify(messages.text("unknown_result", press.locale))
+        return
+    await press.reply.acknowledge()
+    await press.reply.send_files(images, messages.text("original_caption", press.locale))
+
+
+async def _forget(engine: Engine, press: PressContext, arg: str) -> None:
+    """Delete the presser's data (the payload names them: only they may confirm)."""
+    await press.reply.acknowledge()
+    count = await engine.forget(press.chat, press.author)
+    await press.reply.replace(messages.text("forget_done", press.locale, count=count))
+
+
+RETRY = Action(
+    "retry",
+    "r",
+    "retry_button",
+    _retry,
+    emoji="\N{CLOCKWISE RIGHTWARDS AND LEFTWARDS OPEN CIRCLE ARROWS}",
+    offer=offer_retry,
+)
+ORIGINAL = Action(
+    "original",
+    "o",
+    "original_button",
+    _original,
+    emoji="\N{FRAME WITH PICTURE}",
+    offer=offer_original,
+)
+FORGET = Action("forget", "f", "forget_button", _forget, Audience.OWNER, Style.DANGER)
+
+STANDARD_ACTIONS = (RETRY, ORIGINAL, FORGET)
