@@ -38,7 +38,7 @@ from bot.lineage import (
 from bot.model import GenerationSettings, ImageLoader, ModelAnswer
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import Quotas, QuotaStatus
-from bot.request import Author, ChatKey, EditRequest, GenerationOptions
+from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
 from bot.standard_actions import FORGET, STANDARD_ACTIONS
 from bot.store import Store
 
@@ -60,6 +60,7 @@ class ImageModel(Protocol):
 class _Parent:
     turn_id: int | None
     carried: tuple[ImageRef, ...]  # images of an unanswered user turn that join the new turn
+    borrowed: tuple[ImageSource, ...] = ()  # pictures of a replied message that shows no turn
 
 
 class Engine:
@@ -133,7 +134,11 @@ class Engine:
             caps = self._chat_settings.caps(options.model)
             room = caps.max_input_images - (1 if parent.turn_id is not None else 0)
             sources, carried, notes = self._intake.fit(
-                request.images, parent.carried, max(1, room), caps.max_input_images, locale
+                (*parent.borrowed, *request.images),
+                parent.carried,
+                max(1, room),
+                caps.max_input_images,
+                locale,
             )
             prepared = await self._intake.prepare(sources)
         except BotError as exc:
@@ -324,10 +329,19 @@ class Engine:
         return turn
 
     async def _resolve_parent(self, request: EditRequest) -> _Parent:
+        """What the request continues: the one place that reads replies and the chat's latest.
+
+        A reply to a message that shows a turn continues from that turn (a user turn's latest
+        answer). A reply to any other message starts a lineage with that message's pictures
+        before the user's own. Without a reply, a turn with no pictures of its own continues
+        the chat's latest result when the adapter asks (private chats, the bot's threads).
+        """
         target: Turn | None = None
         if request.reply_to is not None:
             target = await self._store.resolve_link(request.chat, request.reply_to)
-        elif request.continue_latest:
+            if target is None:
+                return _Parent(None, (), request.reply_images)
+        elif request.continue_latest and not request.images:
             target = await self._store.chat_latest(request.chat)
         if target is None:
             return _Parent(None, ())

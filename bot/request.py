@@ -66,9 +66,11 @@ class GenerationOptions:
 class EditRequest:
     """One user message that asks for an image.
 
-    `reply_to` is the platform id of the message the user replied to (in the same chat).
-    `continue_latest` asks to continue from the chat's latest result when there is no reply
-    (private chats, like the Gemini app). `images` keep the user's order and come before `text`.
+    `reply_to` is the platform id of the message the user replied to (in the same chat), and
+    `reply_images` that message's pictures, fetched only if it shows no turn (the engine
+    decides). `continue_latest` asks to continue from the chat's latest result when there is
+    no reply and no picture (private chats, like the Gemini app). `images` keep the user's
+    order and come before `text`.
     """
 
     chat: ChatKey
@@ -78,6 +80,7 @@ class EditRequest:
     images: tuple[ImageSource, ...] = ()
     reply_to: str | None = None
     continue_latest: bool = False
+    reply_images: tuple[ImageSource, ...] = ()
     options: GenerationOptions = field(default_factory=GenerationOptions)
     # Other messages that carry this turn (the rest of an album); replies to them continue too.
     linked_message_ids: tuple[str, ...] = ()
