@@ -31,8 +31,8 @@ class ChatSettings:
         self._access = access
 
     async def stored(self, chat: ChatKey) -> dict[str, str]:
-        """The chat's own choices (keys it never set are absent)."""
-        return await self._store.chat_settings(chat)
+        """The chat's choices, a thread's from its channel (keys never set are absent)."""
+        return await self._store.chat_settings(chat.settings_scope)
 
     async def locale(self, chat: ChatKey, author: Author) -> str | None:
         """The chat's language setting, else the author's platform locale."""
@@ -54,7 +54,7 @@ class ChatSettings:
         choices = await self.choices(chat)
         if key not in choices or (value is not None and value not in choices[key]):
             raise InputRejected("bad_setting", key=key, value=value or "")
-        await self._store.update_chat_settings(chat, {key: value})
+        await self._store.update_chat_settings(chat.settings_scope, {key: value})
         if key == "model":
             new = await self.choices(chat)
             stored = await self.stored(chat)
@@ -62,7 +62,7 @@ class ChatSettings:
                 k: None for k in MODEL_DEPENDENT if k in stored and stored[k] not in new[k]
             }
             if stale:
-                await self._store.update_chat_settings(chat, stale)
+                await self._store.update_chat_settings(chat.settings_scope, stale)
 
     async def may_change(
         self,

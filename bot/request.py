@@ -14,6 +14,14 @@ class ChatKey:
     chat_id: str
     thread_id: str | None = None  # forum topic / Discord thread; informational, not a scope
     guild_id: str | None = None  # Discord server: access lists and the daily pool use it
+    parent_id: str | None = None  # a thread's channel, whose settings the thread uses
+
+    @property
+    def settings_scope(self) -> ChatKey:
+        """Where this chat's settings live: its channel's for a thread, else its own."""
+        if self.parent_id is None:
+            return self
+        return ChatKey(self.platform, self.parent_id, guild_id=self.guild_id)
 
     @property
     def pool(self) -> str:

@@ -151,3 +151,17 @@ def test_a_bad_setting_explains_itself() -> None:
         InputRejected("bad_setting", key="aspect_ratio", value="7:3"), "en", None
     )
     assert failure.message == "7:3 is not a valid choice for aspect_ratio."
+
+
+async def test_threads_use_their_channels_settings(tmp_path: Path, gemini: GeminiFake) -> None:
+    settings = make_settings(tmp_path / "d", gemini)
+    channel = ChatKey("test", "channel-1", guild_id="g")
+    thread = ChatKey("test", "thread-9", "thread-9", "g", parent_id="channel-1")
+    async with open_engine(settings) as engine:
+        await engine.change_setting(channel, "aspect_ratio", "16:9")
+        assert await engine.chat_settings(thread) == {"aspect_ratio": "16:9"}
+        await engine.change_setting(thread, "language", "zh-Hans")  # changes the channel's
+        assert (await engine.chat_settings(channel))["language"] == "zh-Hans"
+        assert await engine.locale(thread, Author("u1", locale="en")) == "zh-Hans"
+        await engine.handle(request("a fox", chat=thread), RecordingOutbox())
+        assert gemini.requests[-1].raw["generationConfig"]["imageConfig"]["aspectRatio"] == "16:9"
