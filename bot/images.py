@@ -238,6 +238,10 @@ def _normalize(
     if downscale and im.format in ("JPEG", "MPO"):
         _draft_jpeg(im, limits.max_side)
     im.load()
+    # Pillow's TIFF loader applies the tag itself while loading and then drops it; turning the
+    # picture again would leave a 6 sideways and a 3 upside down. Checking the tag, not the
+    # format, stays right whichever loaders of the installed Pillow do this.
+    upright = _UPRIGHT.get(orientation) if ExifTags.Base.Orientation in im.getexif() else None
 
     frame = _to_8bit(im)
     if frame is not im:
@@ -249,9 +253,10 @@ def _normalize(
         frame.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
         notes.append(ImageNote.DOWNSCALED)
     # Rotating last is cheaper (smallest image) and gives the same pixels as rotating first.
+    if upright is not None:
+        frame = frame.transpose(upright)
     if orientation in _UPRIGHT:
-        frame = frame.transpose(_UPRIGHT[orientation])
-        notes.append(ImageNote.ROTATED)
+        notes.append(ImageNote.ROTATED)  # by us or by the loader
 
     transparent = frame.mode in ("RGBA", "LA") and _alpha_in_use(frame)
     if frame.mode in ("RGBA", "LA") and not transparent:

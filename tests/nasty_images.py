@@ -265,3 +265,60 @@ def huge_jpeg() -> bytes:
 def jpeg_over_output_limit() -> bytes:
     """Return a 2800x2800 noise JPEG at quality 100: about 11 MB, above our 3 MB output limit."""
     return encode(photo(2800, 2800, noise=1.0), "JPEG", quality=100)
+
+
+# Stored pixels for each EXIF orientation: the inverse of what a viewer does to show them upright
+# (orientation 6 = "rotate 90 degrees clockwise to view", so the file holds the picture turned
+# 90 degrees counter-clockwise, which is Pillow's ROTATE_90).
+_STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+MARKER_SIZE = (96, 64)  # not square, so a transposed result shows in its size too
+
+
+def upright_marker(mode: str = "RGB") -> Image.Image:
+    """Return the picture a viewer should see: red block top-left, green top-right, blue rest.
+
+    In mode "1" the picture is black with one white block top-left.
+    """
+    if mode == "1":
+        image = Image.new("1", MARKER_SIZE, 0)
+        ImageDraw.Draw(image).rectangle((0, 0, 31, 23), fill=1)
+        return image
+    image = Image.new("RGB", MARKER_SIZE, BLUE)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 31, 23), fill=RED)
+    draw.rectangle((64, 0, 95, 23), fill=GREEN)
+    return image
+
+
+def oriented(fmt: str, orientation: int, mode: str = "RGB") -> bytes:
+    """Return `upright_marker(mode)` stored so that a viewer honouring `orientation` shows it."""
+    stored = upright_marker(mode)
+    if orientation in _STORED_FOR_ORIENTATION:
+        stored = stored.transpose(_STORED_FOR_ORIENTATION[orientation])
+    if fmt == "TIFF":
+        compression = "group4" if mode == "1" else "tiff_lzw"
+        return encode(stored, "TIFF", compression=compression, tiffinfo={0x0112: orientation})
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    params: dict[str, object] = {"exif": exif.tobytes()}
+    if fmt in ("JPEG", "WEBP", "AVIF"):
+        params["quality"] = 95
+    return encode(stored, fmt, **params)
+
+
+@functools.cache
+def avif_encoder_available() -> bool:
+    """Tell whether this Pillow can write AVIF (it needs libavif with an encoder)."""
+    try:
+        encode(Image.new("RGB", (8, 8)), "AVIF")
+    except (KeyError, OSError, ValueError):
+        return False
+    return True

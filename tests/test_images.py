@@ -9,7 +9,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from PIL import Image, features
+from PIL import Image, ImageOps, features
 
 from bot.errors import ImageRejected, RejectReason
 from bot.images import (
@@ -226,6 +226,64 @@ def test_exif_orientation_6_comes_out_upright() -> None:
     assert close_to(image.getpixel((200 - 20, 20)), nasty.RED)  # now top-right
     assert close_to(image.getpixel((20, 20)), nasty.BLUE)
     assert close_to(image.getpixel((20, 380)), nasty.BLUE)
+
+
+# (format, pixel mode) of every file that can carry an EXIF orientation; G4 is 1-bit only.
+ORIENTED_KINDS = [
+    ("JPEG", "RGB"),
+    ("WEBP", "RGB"),
+    ("PNG", "RGB"),
+    ("AVIF", "RGB"),
+    ("TIFF", "RGB"),
+    ("TIFF", "1"),
+]
+
+
+def marker_corners(image: Image.Image, mode: str) -> tuple[str, ...]:
+    """Name what the four corners of a decoded `nasty.upright_marker` show (TL, TR, BL, BR)."""
+    width, height = image.size
+    points = ((8, 6), (width - 8, 6), (8, height - 6), (width - 8, height - 6))
+    if mode == "1":
+        gray = image.convert("L")
+        return tuple("mark" if gray.getpixel(p) > 200 else "dark" for p in points)  # type: ignore[operator]
+    rgb = image.convert("RGB")
+    names = {"red": nasty.RED, "green": nasty.GREEN, "blue": nasty.BLUE}
+    return tuple(
+        next((name for name, colour in names.items() if close_to(rgb.getpixel(p), colour)), "?")
+        for p in points
+    )
+
+
+def upright_corners(mode: str) -> tuple[str, ...]:
+    """Return what marker_corners names for the marker seen upright."""
+    return ("mark", "dark", "dark", "dark") if mode == "1" else ("red", "green", "blue", "blue")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_oriented_samples_show_upright_in_a_reference_viewer(orientation: int) -> None:
+    # Guards the builder: Pillow's exif_transpose on the JPEG is the viewer the tests copy.
+    viewed = ImageOps.exif_transpose(Image.open(io.BytesIO(nasty.oriented("JPEG", orientation))))
+    assert viewed.size == nasty.MARKER_SIZE
+    assert marker_corners(viewed, "RGB") == upright_corners("RGB")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize(("fmt", "mode"), ORIENTED_KINDS)
+async def test_every_exif_orientation_reaches_the_model_upright(
+    fmt: str, mode: str, orientation: int
+) -> None:
+    # Pillow's TIFF loader applies the tag itself on load; applying it again turned a 6 sideways.
+    if fmt == "AVIF" and not nasty.avif_encoder_available():
+        pytest.skip("Pillow cannot write AVIF here")
+    data = nasty.oriented(fmt, orientation, mode)
+
+    result = await prepare_image(data)
+
+    image = decode(result)
+    assert image.size == nasty.MARKER_SIZE
+    assert marker_corners(image, mode) == upright_corners(mode)
+    if orientation != 1:
+        assert ImageNote.ROTATED in result.notes
 
 
 @pytest.mark.parametrize("make", [nasty.bmp, nasty.tiff, nasty.avif], ids=lambda f: f.__name__)
