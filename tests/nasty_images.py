@@ -322,3 +322,37 @@ def avif_encoder_available() -> bool:
     except (KeyError, OSError, ValueError):
         return False
     return True
+
+
+COLOUR_KEY_MODES = ("1", "L", "I;16", "RGB", "P")
+
+
+def colour_key_png(mode: str, size: tuple[int, int] = (128, 96), *, orientation: int = 1) -> bytes:
+    """Return a logo on transparent black: a PNG whose tRNS chunk makes black transparent.
+
+    The logo (white, or red in RGB and P) fills the middle; everything else is the key colour,
+    black (mid gray in 16-bit gray). With `orientation`, an eXIf chunk asks for that rotation;
+    the logo is centred, so it stays in the middle either way.
+    """
+    width, height = size
+    logo = (width // 4, height // 4, width * 3 // 4 - 1, height * 3 // 4 - 1)
+    if mode == "P":
+        image = Image.new("P", size, 0)
+        image.putpalette([0, 0, 0, *RED])
+        ImageDraw.Draw(image).rectangle(logo, fill=1)
+        key: object = 0  # palette index 0 is black
+    elif mode == "I;16":
+        # 16-bit gray keys on a value above 255: only a 16-bit comparison finds it.
+        image = Image.new("I;16", size, 40000)
+        image.paste(65535, logo)
+        key = 40000
+    else:
+        image = Image.new(mode, size, 0)
+        ImageDraw.Draw(image).rectangle(logo, fill=RED if mode == "RGB" else 255)
+        key = (0, 0, 0) if mode == "RGB" else 0
+    params: dict[str, object] = {"transparency": key}
+    if orientation != 1:
+        exif = Image.Exif()
+        exif[0x0112] = orientation  # Orientation
+        params["exif"] = exif.tobytes()
+    return encode(image, "PNG", **params)

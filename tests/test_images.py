@@ -21,6 +21,7 @@ from bot.images import (
     prepare_image_sync,
     sniff_mime,
 )
+from bot.preview import jpeg_preview
 from tests import nasty_images as nasty
 
 DEFAULTS = ImageLimits()
@@ -213,6 +214,50 @@ def test_palette_png_with_transparency_keeps_its_alpha() -> None:
     assert image.mode == "RGBA"
     assert image.getpixel((8, 8))[3] == 0  # type: ignore[index]
     assert image.getpixel((56, 8)) == (*nasty.RED, 255)
+
+
+@pytest.mark.parametrize("mode", nasty.COLOUR_KEY_MODES)
+@pytest.mark.parametrize("why", ["downscaled", "rotated"])
+def test_colour_key_transparency_survives_a_reencode(mode: str, why: str) -> None:
+    # A tRNS chunk makes black transparent: re-encoded, it must stay transparent, never turn
+    # into the opaque black the key colour stands for.
+    if why == "downscaled":
+        data, limits = nasty.colour_key_png(mode, (128, 96)), ImageLimits(max_side=64)
+        expected_size, note = (64, 48), ImageNote.DOWNSCALED
+    else:
+        data, limits = nasty.colour_key_png(mode, (128, 96), orientation=6), DEFAULTS
+        expected_size, note = (96, 128), ImageNote.ROTATED
+
+    result = prepare_image_sync(data, limits)
+
+    image = decode(result)
+    assert result.mime_type == "image/png"
+    assert note in result.notes
+    assert image.size == expected_size
+    rgba = image.convert("RGBA")
+    width, height = expected_size
+    for corner in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1)):
+        assert rgba.getpixel(corner)[3] == 0  # type: ignore[index]
+    logo = nasty.RED if mode in ("RGB", "P") else nasty.WHITE
+    assert rgba.getpixel((width // 2, height // 2)) == (*logo, 255)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_small_colour_key_png_still_passes_through_untouched(mode: str) -> None:
+    data = nasty.colour_key_png(mode, (64, 48))
+    assert prepare_image_sync(data).data is data
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "RGB", "P"])
+def test_colour_key_png_preview_is_flattened_onto_white(mode: str) -> None:
+    # A JPEG preview has no alpha: transparent pixels go white, as for RGBA, not key-black.
+    preview = jpeg_preview(nasty.colour_key_png(mode, (128, 96)), 1_000_000)
+
+    assert preview is not None
+    image = Image.open(io.BytesIO(preview)).convert("RGB")
+    assert close_to(image.getpixel((2, 2)), nasty.WHITE)
+    logo = nasty.RED if mode in ("RGB", "P") else nasty.WHITE
+    assert close_to(image.getpixel((64, 48)), logo)
 
 
 def test_exif_orientation_6_comes_out_upright() -> None:
