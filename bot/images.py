@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError, features
+from PIL import ExifTags, Image, ImageFile, ImageMath, UnidentifiedImageError, features
 
 from bot.errors import ImageRejected, RejectReason
 
@@ -238,6 +238,10 @@ def _normalize(
     if downscale and im.format in ("JPEG", "MPO"):
         _draft_jpeg(im, limits.max_side)
     im.load()
+    # Pillow's TIFF loader applies the tag itself while loading and then drops it; turning the
+    # picture again would leave a 6 sideways and a 3 upside down. Checking the tag, not the
+    # format, stays right whichever loaders of the installed Pillow do this.
+    upright = _UPRIGHT.get(orientation) if ExifTags.Base.Orientation in im.getexif() else None
 
     frame = _to_8bit(im)
     if frame is not im:
@@ -249,9 +253,10 @@ def _normalize(
         frame.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
         notes.append(ImageNote.DOWNSCALED)
     # Rotating last is cheaper (smallest image) and gives the same pixels as rotating first.
+    if upright is not None:
+        frame = frame.transpose(upright)
     if orientation in _UPRIGHT:
-        frame = frame.transpose(_UPRIGHT[orientation])
-        notes.append(ImageNote.ROTATED)
+        notes.append(ImageNote.ROTATED)  # by us or by the loader
 
     transparent = frame.mode in ("RGBA", "LA") and _alpha_in_use(frame)
     if frame.mode in ("RGBA", "LA") and not transparent:
@@ -386,6 +391,12 @@ def _draft_jpeg(im: ImageFile.ImageFile, max_side: int) -> None:
 def _to_8bit(im: Image.Image) -> Image.Image:
     """Return `im` in L, LA, RGB or RGBA (the same object when it already is)."""
     mode = im.mode
+    # A PNG tRNS colour key marks transparent pixels just as an alpha channel does: promote it
+    # to one, so a re-encode keeps them transparent as it does an RGBA PNG's (and as the model
+    # sees a pass-through file), instead of painting them in the key colour, often black.
+    keyed = "transparency" in im.info
+    if keyed and mode in ("1", "L", "RGB"):
+        return im.convert("RGBA" if mode == "RGB" else "LA")
     if mode in _PASS_THROUGH_MODES:
         return im
     if mode == "1":
@@ -393,12 +404,24 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     if mode in ("P", "PA"):
         return im.convert("RGBA" if im.has_transparency_data else "RGB")
     if mode.startswith("I") or mode == "F":
-        return _gray_to_8bit(im)
+        gray = _gray_to_8bit(im)
+        key = im.info.get("transparency")
+        if isinstance(key, int):
+            gray.putalpha(_key_alpha(im, key))
+        return gray
     target = "RGBA" if "A" in im.getbands() or mode == "RGBa" else "RGB"
     try:
         return im.convert(target)
     except ValueError as exc:
         raise ImageRejected(RejectReason.UNSUPPORTED_FORMAT, f"pixel mode {mode}") from exc
+
+
+def _key_alpha(im: Image.Image, key: int) -> Image.Image:
+    """Return an L mask, 0 where 16/32-bit gray `im` equals `key` and 255 elsewhere."""
+    # convert("LA") would clip values to 8 bits first, so a key of 40000 would match nothing.
+    differs = ImageMath.lambda_eval(lambda args: args["im"] != key, im=im.convert("I"))
+    assert isinstance(differs, Image.Image)
+    return differs.convert("L").point(lambda value: 255 if value else 0)
 
 
 def _gray_to_8bit(im: Image.Image) -> Image.Image:

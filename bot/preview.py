@@ -39,7 +39,9 @@ def jpeg_preview(data: bytes, limit: int, *, max_side: int | None = None) -> byt
 
 def _flatten(image: Image.Image) -> Image.Image:
     """RGB on white: JPEG has no alpha, and black behind transparency looks broken."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    # "transparency" is a tRNS colour key (1, L, RGB) or palette alpha (P); convert("RGB")
+    # would paint those pixels in the key colour.
+    if image.mode in ("RGBA", "LA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))

@@ -265,3 +265,94 @@ def huge_jpeg() -> bytes:
 def jpeg_over_output_limit() -> bytes:
     """Return a 2800x2800 noise JPEG at quality 100: about 11 MB, above our 3 MB output limit."""
     return encode(photo(2800, 2800, noise=1.0), "JPEG", quality=100)
+
+
+# Stored pixels for each EXIF orientation: the inverse of what a viewer does to show them upright
+# (orientation 6 = "rotate 90 degrees clockwise to view", so the file holds the picture turned
+# 90 degrees counter-clockwise, which is Pillow's ROTATE_90).
+_STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+MARKER_SIZE = (96, 64)  # not square, so a transposed result shows in its size too
+
+
+def upright_marker(mode: str = "RGB") -> Image.Image:
+    """Return the picture a viewer should see: red block top-left, green top-right, blue rest.
+
+    In mode "1" the picture is black with one white block top-left.
+    """
+    if mode == "1":
+        image = Image.new("1", MARKER_SIZE, 0)
+        ImageDraw.Draw(image).rectangle((0, 0, 31, 23), fill=1)
+        return image
+    image = Image.new("RGB", MARKER_SIZE, BLUE)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 31, 23), fill=RED)
+    draw.rectangle((64, 0, 95, 23), fill=GREEN)
+    return image
+
+
+def oriented(fmt: str, orientation: int, mode: str = "RGB") -> bytes:
+    """Return `upright_marker(mode)` stored so that a viewer honouring `orientation` shows it."""
+    stored = upright_marker(mode)
+    if orientation in _STORED_FOR_ORIENTATION:
+        stored = stored.transpose(_STORED_FOR_ORIENTATION[orientation])
+    if fmt == "TIFF":
+        compression = "group4" if mode == "1" else "tiff_lzw"
+        return encode(stored, "TIFF", compression=compression, tiffinfo={0x0112: orientation})
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    params: dict[str, object] = {"exif": exif.tobytes()}
+    if fmt in ("JPEG", "WEBP", "AVIF"):
+        params["quality"] = 95
+    return encode(stored, fmt, **params)
+
+
+@functools.cache
+def avif_encoder_available() -> bool:
+    """Tell whether this Pillow can write AVIF (it needs libavif with an encoder)."""
+    try:
+        encode(Image.new("RGB", (8, 8)), "AVIF")
+    except (KeyError, OSError, ValueError):
+        return False
+    return True
+
+
+COLOUR_KEY_MODES = ("1", "L", "I;16", "RGB", "P")
+
+
+def colour_key_png(mode: str, size: tuple[int, int] = (128, 96), *, orientation: int = 1) -> bytes:
+    """Return a logo on transparent black: a PNG whose tRNS chunk makes black transparent.
+
+    The logo (white, or red in RGB and P) fills the middle; everything else is the key colour,
+    black (mid gray in 16-bit gray). With `orientation`, an eXIf chunk asks for that rotation;
+    the logo is centred, so it stays in the middle either way.
+    """
+    width, height = size
+    logo = (width // 4, height // 4, width * 3 // 4 - 1, height * 3 // 4 - 1)
+    if mode == "P":
+        image = Image.new("P", size, 0)
+        image.putpalette([0, 0, 0, *RED])
+        ImageDraw.Draw(image).rectangle(logo, fill=1)
+        key: object = 0  # palette index 0 is black
+    elif mode == "I;16":
+        # 16-bit gray keys on a value above 255: only a 16-bit comparison finds it.
+        image = Image.new("I;16", size, 40000)
+        image.paste(65535, logo)
+        key = 40000
+    else:
+        image = Image.new(mode, size, 0)
+        ImageDraw.Draw(image).rectangle(logo, fill=RED if mode == "RGB" else 255)
+        key = (0, 0, 0) if mode == "RGB" else 0
+    params: dict[str, object] = {"transparency": key}
+    if orientation != 1:
+        exif = Image.Exif()
+        exif[0x0112] = orientation  # Orientation
+        params["exif"] = exif.tobytes()
+    return encode(image, "PNG", **params)

@@ -9,7 +9,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from PIL import Image, features
+from PIL import Image, ImageOps, features
 
 from bot.errors import ImageRejected, RejectReason
 from bot.images import (
@@ -21,6 +21,7 @@ from bot.images import (
     prepare_image_sync,
     sniff_mime,
 )
+from bot.preview import jpeg_preview
 from tests import nasty_images as nasty
 
 DEFAULTS = ImageLimits()
@@ -215,6 +216,50 @@ def test_palette_png_with_transparency_keeps_its_alpha() -> None:
     assert image.getpixel((56, 8)) == (*nasty.RED, 255)
 
 
+@pytest.mark.parametrize("mode", nasty.COLOUR_KEY_MODES)
+@pytest.mark.parametrize("why", ["downscaled", "rotated"])
+def test_colour_key_transparency_survives_a_reencode(mode: str, why: str) -> None:
+    # A tRNS chunk makes black transparent: re-encoded, it must stay transparent, never turn
+    # into the opaque black the key colour stands for.
+    if why == "downscaled":
+        data, limits = nasty.colour_key_png(mode, (128, 96)), ImageLimits(max_side=64)
+        expected_size, note = (64, 48), ImageNote.DOWNSCALED
+    else:
+        data, limits = nasty.colour_key_png(mode, (128, 96), orientation=6), DEFAULTS
+        expected_size, note = (96, 128), ImageNote.ROTATED
+
+    result = prepare_image_sync(data, limits)
+
+    image = decode(result)
+    assert result.mime_type == "image/png"
+    assert note in result.notes
+    assert image.size == expected_size
+    rgba = image.convert("RGBA")
+    width, height = expected_size
+    for corner in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1)):
+        assert rgba.getpixel(corner)[3] == 0  # type: ignore[index]
+    logo = nasty.RED if mode in ("RGB", "P") else nasty.WHITE
+    assert rgba.getpixel((width // 2, height // 2)) == (*logo, 255)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_small_colour_key_png_still_passes_through_untouched(mode: str) -> None:
+    data = nasty.colour_key_png(mode, (64, 48))
+    assert prepare_image_sync(data).data is data
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "RGB", "P"])
+def test_colour_key_png_preview_is_flattened_onto_white(mode: str) -> None:
+    # A JPEG preview has no alpha: transparent pixels go white, as for RGBA, not key-black.
+    preview = jpeg_preview(nasty.colour_key_png(mode, (128, 96)), 1_000_000)
+
+    assert preview is not None
+    image = Image.open(io.BytesIO(preview)).convert("RGB")
+    assert close_to(image.getpixel((2, 2)), nasty.WHITE)
+    logo = nasty.RED if mode in ("RGB", "P") else nasty.WHITE
+    assert close_to(image.getpixel((64, 48)), logo)
+
+
 def test_exif_orientation_6_comes_out_upright() -> None:
     # Stored 400x200 with red top-left; orientation 6 means "rotate 90 degrees clockwise".
     result = prepare_image_sync(nasty.exif_rotated_jpeg(orientation=6))
@@ -226,6 +271,64 @@ def test_exif_orientation_6_comes_out_upright() -> None:
     assert close_to(image.getpixel((200 - 20, 20)), nasty.RED)  # now top-right
     assert close_to(image.getpixel((20, 20)), nasty.BLUE)
     assert close_to(image.getpixel((20, 380)), nasty.BLUE)
+
+
+# (format, pixel mode) of every file that can carry an EXIF orientation; G4 is 1-bit only.
+ORIENTED_KINDS = [
+    ("JPEG", "RGB"),
+    ("WEBP", "RGB"),
+    ("PNG", "RGB"),
+    ("AVIF", "RGB"),
+    ("TIFF", "RGB"),
+    ("TIFF", "1"),
+]
+
+
+def marker_corners(image: Image.Image, mode: str) -> tuple[str, ...]:
+    """Name what the four corners of a decoded `nasty.upright_marker` show (TL, TR, BL, BR)."""
+    width, height = image.size
+    points = ((8, 6), (width - 8, 6), (8, height - 6), (width - 8, height - 6))
+    if mode == "1":
+        gray = image.convert("L")
+        return tuple("mark" if gray.getpixel(p) > 200 else "dark" for p in points)  # type: ignore[operator]
+    rgb = image.convert("RGB")
+    names = {"red": nasty.RED, "green": nasty.GREEN, "blue": nasty.BLUE}
+    return tuple(
+        next((name for name, colour in names.items() if close_to(rgb.getpixel(p), colour)), "?")
+        for p in points
+    )
+
+
+def upright_corners(mode: str) -> tuple[str, ...]:
+    """Return what marker_corners names for the marker seen upright."""
+    return ("mark", "dark", "dark", "dark") if mode == "1" else ("red", "green", "blue", "blue")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_oriented_samples_show_upright_in_a_reference_viewer(orientation: int) -> None:
+    # Guards the builder: Pillow's exif_transpose on the JPEG is the viewer the tests copy.
+    viewed = ImageOps.exif_transpose(Image.open(io.BytesIO(nasty.oriented("JPEG", orientation))))
+    assert viewed.size == nasty.MARKER_SIZE
+    assert marker_corners(viewed, "RGB") == upright_corners("RGB")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize(("fmt", "mode"), ORIENTED_KINDS)
+async def test_every_exif_orientation_reaches_the_model_upright(
+    fmt: str, mode: str, orientation: int
+) -> None:
+    # Pillow's TIFF loader applies the tag itself on load; applying it again turned a 6 sideways.
+    if fmt == "AVIF" and not nasty.avif_encoder_available():
+        pytest.skip("Pillow cannot write AVIF here")
+    data = nasty.oriented(fmt, orientation, mode)
+
+    result = await prepare_image(data)
+
+    image = decode(result)
+    assert image.size == nasty.MARKER_SIZE
+    assert marker_corners(image, mode) == upright_corners(mode)
+    if orientation != 1:
+        assert ImageNote.ROTATED in result.notes
 
 
 @pytest.mark.parametrize("make", [nasty.bmp, nasty.tiff, nasty.avif], ids=lambda f: f.__name__)
