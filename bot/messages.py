@@ -1,11 +1,14 @@
 """User-facing strings in English and Simplified Chinese, picked by the user's locale.
 
-The core hands adapters finished sentences; adapters only add platform formatting. Every key
-exists in every language (a test checks it), placeholders use `str.format` names.
+One catalog: the core's section lives here, and each adapter extends it with a section of its
+own (`CORE.extend(...)`), so every sentence is looked up the same way, with English as the
+fallback. Every key exists in every language (a test checks each section); placeholders use
+`str.format` names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 EN = "en"
@@ -33,7 +36,9 @@ class Plural:
         return self.other
 
 
-_CATALOG: dict[str, dict[str, str | Plural]] = {
+Entries = Mapping[str, Mapping[str, str | Plural]]  # language -> key -> template
+
+_CORE: dict[str, dict[str, str | Plural]] = {
     EN: {
         "queued": "You are number {position} in the queue.",
         "done_note_first_frame": "Used the first frame of the animation.",
@@ -186,14 +191,42 @@ def language_for(locale: str | None) -> str:
     return EN
 
 
+class Catalog:
+    """Templates by language and key; a section that extends another falls back to it."""
+
+    def __init__(self, name: str, entries: Entries, base: Catalog | None = None) -> None:
+        self.name = name
+        self._entries = entries
+        self._base = base
+
+    def extend(self, name: str, entries: Entries) -> Catalog:
+        """A section of its own (an adapter's) that also knows every key of this one."""
+        return Catalog(name, entries, self)
+
+    def text(self, key: str, locale: str | None, /, **params: object) -> str:
+        """The message `key` in the user's language (else English), with `params` filled in."""
+        language = language_for(locale)
+        entry = self._entries[language].get(key) or self._entries[EN].get(key)
+        if entry is None:
+            if self._base is None:
+                raise KeyError(f"no message {key!r} in the {self.name} catalog")
+            return self._base.text(key, locale, **params)
+        template = entry.pick(language, params) if isinstance(entry, Plural) else entry
+        return template.format(**params) if params else template
+
+    def keys(self, language: str) -> set[str]:
+        """Keys this section defines for a language (for consistency tests)."""
+        return set(self._entries.get(language, {}))
+
+
+CORE = Catalog("core", _CORE)
+
+
 def text(key: str, locale: str | None, /, **params: object) -> str:
-    """The message `key` in the user's language, with `params` filled in."""
-    language = language_for(locale)
-    entry = _CATALOG[language].get(key) or _CATALOG[EN][key]
-    template = entry.pick(language, params) if isinstance(entry, Plural) else entry
-    return template.format(**params) if params else template
+    """The core message `key` in the user's language, with `params` filled in."""
+    return CORE.text(key, locale, **params)
 
 
 def catalog_keys(language: str) -> set[str]:
-    """Keys defined for a language (for consistency tests)."""
-    return set(_CATALOG[language])
+    """Keys the core defines for a language (for consistency tests)."""
+    return CORE.keys(language)

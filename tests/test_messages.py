@@ -35,3 +35,25 @@ def test_chinese_has_one_form_for_every_count() -> None:
     one = messages.text("quota_user", "zh-CN", limit=1, hours=1, minutes=2)
     many = messages.text("quota_user", "zh-CN", limit=2, hours=1, minutes=2)
     assert one.replace("1", "2", 1) == many
+
+
+def sections() -> list[messages.Catalog]:
+    """Every section of the one catalog: the core's and each adapter's."""
+    return [messages.CORE]
+
+
+@pytest.mark.parametrize("section", sections(), ids=lambda c: c.name)
+def test_every_key_exists_in_english_and_simplified_chinese(section: messages.Catalog) -> None:
+    english, chinese = section.keys(messages.EN), section.keys(messages.ZH)
+    assert not english - chinese, f"missing in zh-Hans: {sorted(english - chinese)}"
+    assert not chinese - english, f"missing in en: {sorted(chinese - english)}"
+
+
+def test_a_section_falls_back_to_english_then_to_the_core() -> None:
+    section = messages.CORE.extend(
+        "test", {messages.EN: {"hello": "Hello {name}"}, messages.ZH: {}}
+    )
+    assert section.text("hello", "zh-CN", name="Li") == "Hello Li"
+    assert section.text("retry_button", "zh-CN") == "重试"
+    with pytest.raises(KeyError, match="nope"):
+        section.text("nope", "en")
