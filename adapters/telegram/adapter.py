@@ -34,7 +34,7 @@ from adapters.telegram import strings
 from adapters.telegram.albums import AlbumCollector
 from adapters.telegram.outbox import ORIGINAL_PREFIX, RETRY_PREFIX, Place, TelegramOutbox
 from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
-from adapters.telegram.sending import ChatActions, call
+from adapters.telegram.sending import ChatActions, answer_query, call
 from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
 from adapters.telegram.updates import TolerantBot
 from adapters.telegram.webhook import WebhookReceiver
@@ -377,30 +377,30 @@ class TelegramAdapter:
         if data.startswith(SETTINGS_PREFIX):
             allowed = await self._may_change_settings(message.chat.type, chat, author)
             if not allowed:
-                await query.answer(strings.text("settings_admins_only", locale), show_alert=True)
+                await answer_query(query, strings.text("settings_admins_only", locale), alert=True)
                 return
             await self._settings_menu.press(query, chat, locale)
             return
         prefix, _, number = data.partition(":")
         if not number.isdigit():
-            await query.answer()
+            await answer_query(query)
             return
         turn_id = int(number)
         if f"{prefix}:" == RETRY_PREFIX:
-            await query.answer()
+            await answer_query(query)
             await self._retry(query, chat, author, locale, turn_id)
         elif f"{prefix}:" == ORIGINAL_PREFIX:
             await self._original(query, chat, author, locale, turn_id)
         else:
-            await query.answer()
+            await answer_query(query)
 
     async def _forget(
         self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, owner: str
     ) -> None:
         if owner != author.user_id:  # only the person who asked may confirm
-            await query.answer(messages.text("not_your_button", locale), show_alert=True)
+            await answer_query(query, messages.text("not_your_button", locale), alert=True)
             return
-        await query.answer()
+        await answer_query(query)
         count = await self._engine.forget(chat, author)
         try:
             await query.edit_message_text(messages.text("forget_done", locale, count=count))
@@ -440,13 +440,13 @@ class TelegramAdapter:
         self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, turn_id: int
     ) -> None:
         if not self._engine.access.allows(chat, author):
-            await query.answer(messages.text("access_denied", locale), show_alert=True)
+            await answer_query(query, messages.text("access_denied", locale), alert=True)
             return
         images = await self._engine.original(chat, turn_id)
         if not images:
-            await query.answer(messages.text("unknown_result", locale), show_alert=True)
+            await answer_query(query, messages.text("unknown_result", locale), alert=True)
             return
-        await query.answer()
+        await answer_query(query)
         message = query.message
         assert message is not None
         place = Place(
