@@ -266,6 +266,8 @@ class TelegramAdapter:
                 await self._say(message, strings.text("settings_admins_only", locale))
         elif action is Action.NOT_AN_IMAGE:
             await self._say(message, messages.text("image_not_an_image", locale))
+        elif action is Action.NO_STILL:
+            await self._say(message, strings.text("gif_without_still", locale))
         else:
             await self._edit(message, parsed, chat, author, locale, album_ids)
 
@@ -305,11 +307,18 @@ class TelegramAdapter:
             linked_message_ids=tuple(album_ids),
         )
         place = place_of(message)
+        notes = (
+            (strings.text("gif_still_used", locale),)
+            if any(image.still_of_animation for image in images)
+            else ()
+        )
         async with self._actions.showing(place.chat_id, place.thread_id):
-            await self._engine.handle(request, self._outbox(place, locale))
+            await self._engine.handle(request, self._outbox(place, locale, notes))
 
-    def _outbox(self, place: Place, locale: str | None) -> TelegramOutbox:
-        return TelegramOutbox(self._app.bot, place, locale, self._uploads)
+    def _outbox(
+        self, place: Place, locale: str | None, notes: tuple[str, ...] = ()
+    ) -> TelegramOutbox:
+        return TelegramOutbox(self._app.bot, place, locale, self._uploads, notes)
 
     def _source(self, image: TelegramImage) -> ImageSource:
         bot = self._app.bot
