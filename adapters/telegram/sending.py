@@ -73,7 +73,8 @@ async def answer_query(
     """Answer a button press, best effort: the pressed action runs whether or not this works.
 
     Telegram accepts an answer only shortly after the press ("query is too old and response
-    timeout expired or query ID is invalid" after that); the answer only stops the spinner.
+    timeout expired or query ID is invalid" after that); the answer only stops the button's
+    spinner or shows a short notice.
     """
     try:
         await query.answer(text, show_alert=alert)
