@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlparse
 
 from telegram import (
@@ -27,13 +28,16 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from adapters.telegram import strings
 from adapters.telegram.albums import AlbumCollector
 from adapters.telegram.outbox import ORIGINAL_PREFIX, RETRY_PREFIX, Place, TelegramOutbox
 from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
-from adapters.telegram.sending import ChatActions, call
+from adapters.telegram.sending import ChatActions, answer_query, call
 from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
+from adapters.telegram.updates import TolerantBot
+from adapters.telegram.webhook import WebhookReceiver
 from bot import messages
 from bot.config import TelegramSettings
 from bot.engine import Engine
@@ -82,21 +86,28 @@ class TelegramAdapter:
         self._engine = engine
         self._settings = settings
         self._poll_timeout_s = poll_timeout_s
-        self._app: Application = (  # type: ignore[type-arg]
-            ApplicationBuilder()
-            .token(settings.token)
-            .base_url(settings.api_base_url)
-            .base_file_url(settings.file_base_url)
-            # Model calls take seconds; sequential updates would stall every other chat.
-            .concurrent_updates(True)
+        bot = TolerantBot(
+            settings.token,
+            base_url=settings.api_base_url,
+            base_file_url=settings.file_base_url,
             # Downloads and uploads are bounded below, so a smaller pool suffices, and
             # httpcore re-scans every pooled connection for every queued request (measured:
             # a third of a 200-chat burst's CPU with PTB's default of 256). Waiting for a
             # free connection is normal under load, so it may take a while.
-            .connection_pool_size(CONNECTION_POOL)
-            .pool_timeout(POOL_TIMEOUT_S)
-            .build()
+            request=HTTPXRequest(
+                connection_pool_size=CONNECTION_POOL, pool_timeout=POOL_TIMEOUT_S
+            ),
+            get_updates_request=HTTPXRequest(connection_pool_size=1),  # one long poll at a time
         )
+        builder = (
+            ApplicationBuilder()
+            .bot(bot)
+            # Model calls take seconds; sequential updates would stall every other chat.
+            .concurrent_updates(True)
+        )
+        if settings.mode == "webhook":
+            builder = builder.updater(None)  # WebhookReceiver fills the update queue instead
+        self._app: Application = builder.build()  # type: ignore[type-arg]
         self._app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self._app.add_handler(CallbackQueryHandler(self._on_callback))
         self._app.add_error_handler(self._on_error)
@@ -130,31 +141,51 @@ class TelegramAdapter:
                 )
             await self._register_commands()
             await self._app.start()
-            assert self._app.updater is not None
-            if self._settings.mode == "webhook":
-                await self._app.updater.start_webhook(
-                    listen=self._settings.webhook_listen,
-                    port=self._settings.webhook_port,
-                    url_path=urlparse(self._settings.webhook_url).path.lstrip("/"),
-                    webhook_url=self._settings.webhook_url,
-                    secret_token=self._settings.webhook_secret or None,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
-                log.info("telegram: webhook at %s", self._settings.webhook_url)
-            else:
-                await self._app.updater.start_polling(
-                    timeout=int(self._poll_timeout_s), allowed_updates=ALLOWED_UPDATES
-                )
-                log.info("telegram: polling")
-            await self._announce_interrupted()
-            self.ready.set()
             try:
-                await stop.wait()
+                async with self._receiving():
+                    await self._announce_interrupted()
+                    self.ready.set()
+                    await stop.wait()
             finally:
                 await self._albums.aclose()
                 await self._actions.aclose()
-                await self._app.updater.stop()
                 await self._app.stop()
+
+    def _receiving(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Receive updates while the block runs, as the config says."""
+        return self._webhook() if self._settings.mode == "webhook" else self._polling()
+
+    @contextlib.asynccontextmanager
+    async def _polling(self) -> AsyncIterator[None]:
+        updater = self._app.updater
+        assert updater is not None
+        await updater.start_polling(
+            timeout=int(self._poll_timeout_s), allowed_updates=ALLOWED_UPDATES
+        )
+        log.info("telegram: polling")
+        try:
+            yield
+        finally:
+            await updater.stop()
+
+    @contextlib.asynccontextmanager
+    async def _webhook(self) -> AsyncIterator[None]:
+        settings = self._settings
+        secret = settings.webhook_secret or None
+        path = urlparse(settings.webhook_url).path
+        receiver = WebhookReceiver(self._app.bot, self._app.update_queue, path, secret)
+        await receiver.start(settings.webhook_listen, settings.webhook_port)
+        try:
+            await call(
+                lambda: self._app.bot.set_webhook(
+                    settings.webhook_url, allowed_updates=ALLOWED_UPDATES, secret_token=secret
+                ),
+                what="setWebhook",
+            )
+            log.info("telegram: webhook at %s", settings.webhook_url)
+            yield
+        finally:
+            await receiver.aclose()
 
     async def _register_commands(self) -> None:
         for language, code in ((messages.EN, None), (messages.ZH, "zh")):
@@ -235,6 +266,8 @@ class TelegramAdapter:
                 await self._say(message, strings.text("settings_admins_only", locale))
         elif action is Action.NOT_AN_IMAGE:
             await self._say(message, messages.text("image_not_an_image", locale))
+        elif action is Action.NO_STILL:
+            await self._say(message, strings.text("gif_without_still", locale))
         else:
             await self._edit(message, parsed, chat, author, locale, album_ids)
 
@@ -274,11 +307,18 @@ class TelegramAdapter:
             linked_message_ids=tuple(album_ids),
         )
         place = place_of(message)
+        notes = (
+            (strings.text("gif_still_used", locale),)
+            if any(image.still_of_animation for image in images)
+            else ()
+        )
         async with self._actions.showing(place.chat_id, place.thread_id):
-            await self._engine.handle(request, self._outbox(place, locale))
+            await self._engine.handle(request, self._outbox(place, locale, notes))
 
-    def _outbox(self, place: Place, locale: str | None) -> TelegramOutbox:
-        return TelegramOutbox(self._app.bot, place, locale, self._uploads)
+    def _outbox(
+        self, place: Place, locale: str | None, notes: tuple[str, ...] = ()
+    ) -> TelegramOutbox:
+        return TelegramOutbox(self._app.bot, place, locale, self._uploads, notes)
 
     def _source(self, image: TelegramImage) -> ImageSource:
         bot = self._app.bot
@@ -346,30 +386,30 @@ class TelegramAdapter:
         if data.startswith(SETTINGS_PREFIX):
             allowed = await self._may_change_settings(message.chat.type, chat, author)
             if not allowed:
-                await query.answer(strings.text("settings_admins_only", locale), show_alert=True)
+                await answer_query(query, strings.text("settings_admins_only", locale), alert=True)
                 return
             await self._settings_menu.press(query, chat, locale)
             return
         prefix, _, number = data.partition(":")
         if not number.isdigit():
-            await query.answer()
+            await answer_query(query)
             return
         turn_id = int(number)
         if f"{prefix}:" == RETRY_PREFIX:
-            await query.answer()
+            await answer_query(query)
             await self._retry(query, chat, author, locale, turn_id)
         elif f"{prefix}:" == ORIGINAL_PREFIX:
             await self._original(query, chat, author, locale, turn_id)
         else:
-            await query.answer()
+            await answer_query(query)
 
     async def _forget(
         self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, owner: str
     ) -> None:
         if owner != author.user_id:  # only the person who asked may confirm
-            await query.answer(messages.text("not_your_button", locale), show_alert=True)
+            await answer_query(query, messages.text("not_your_button", locale), alert=True)
             return
-        await query.answer()
+        await answer_query(query)
         count = await self._engine.forget(chat, author)
         try:
             await query.edit_message_text(messages.text("forget_done", locale, count=count))
@@ -409,13 +449,13 @@ class TelegramAdapter:
         self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, turn_id: int
     ) -> None:
         if not self._engine.access.allows(chat, author):
-            await query.answer(messages.text("access_denied", locale), show_alert=True)
+            await answer_query(query, messages.text("access_denied", locale), alert=True)
             return
         images = await self._engine.original(chat, turn_id)
         if not images:
-            await query.answer(messages.text("unknown_result", locale), show_alert=True)
+            await answer_query(query, messages.text("unknown_result", locale), alert=True)
             return
-        await query.answer()
+        await answer_query(query)
         message = query.message
         assert message is not None
         place = Place(

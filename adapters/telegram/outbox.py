@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from telegram.error import Forbidden, TelegramError
 
 from adapters.telegram.sending import call, photo_preview
 from bot import messages
-from bot.outcome import Failure, Outcome, Success
+from bot.outcome import Failure, FailureKind, Outcome, Success
 from bot.textsplit import split_text
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,25 @@ class Place:
 
 
 class TelegramOutbox:
-    """The engine's outbox for one Telegram request."""
+    """The engine's outbox for one Telegram request.
+
+    `notes` are the adapter's own remarks on how it read the request (a GIF's still frame
+    stood in for it); they join the core's notes on a result, or the "tell me what to do".
+    """
 
     def __init__(
-        self, bot: Bot, place: Place, locale: str | None, uploads: asyncio.Semaphore
+        self,
+        bot: Bot,
+        place: Place,
+        locale: str | None,
+        uploads: asyncio.Semaphore,
+        notes: tuple[str, ...] = (),
     ) -> None:
         self._bot = bot
         self._place = place
         self._locale = locale
         self._uploads = uploads  # shared by the adapter: photo uploads in flight
+        self._notes = notes
         self._status: Message | None = None
 
     def _reply(self, to: int | None = None) -> ReplyParameters | None:
@@ -94,8 +105,20 @@ class TelegramOutbox:
             except TelegramError as exc:
                 log.debug("could not remove the status message: %s", exc)
 
+    def _with_notes(self, outcome: Outcome) -> Outcome:
+        if not self._notes:
+            return outcome
+        if isinstance(outcome, Success):
+            return dataclasses.replace(outcome, notes=(*outcome.notes, *self._notes))
+        if outcome.kind is FailureKind.NEED_INSTRUCTION:  # the picture was taken: say how
+            return dataclasses.replace(
+                outcome, message="\n\n".join((outcome.message, *self._notes))
+            )
+        return outcome
+
     async def deliver(self, outcome: Outcome) -> Sequence[str]:
         await self._clear_status()
+        outcome = self._with_notes(outcome)
         try:
             if isinstance(outcome, Failure):
                 posted = await self._post_failure(outcome)

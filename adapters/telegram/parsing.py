@@ -3,6 +3,7 @@
 Private chats: a photo with a caption edits it, a photo alone waits for an instruction, plain
 text continues from the chat's latest result. Groups: only `/edit`, `/imagine`, `@bot ...` and
 replies to the bot's own messages are for us; everything else is ignored before any download.
+A GIF arrives as an MP4 `animation`: its still frame (Telegram's thumbnail) stands in for it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from telegram import Message, MessageEntity
+from telegram import Animation, Document, Message, MessageEntity
 from telegram.constants import ChatType
 
 COMMANDS = frozenset({"start", "help", "edit", "imagine", "new", "settings", "usage", "forget"})
@@ -26,6 +27,7 @@ class Action(enum.StrEnum):
     USAGE = "usage"
     FORGET = "forget"
     NOT_AN_IMAGE = "not_an_image"  # a file that is not a picture, sent to us directly
+    NO_STILL = "no_still"  # a GIF (an animation) without a still frame to edit
     IGNORE = "ignore"
 
 
@@ -37,6 +39,7 @@ class TelegramImage:
     file_size: int | None
     mime_type: str | None
     encoded_by_telegram: bool = False  # a `photo`: Telegram re-encoded it, it is a valid JPEG
+    still_of_animation: bool = False  # stands in for a GIF, which Telegram made an MP4
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,9 @@ IGNORED = Parsed(Action.IGNORE)
 
 
 def images_of(message: Message) -> tuple[TelegramImage, ...]:
-    """The picture a message carries: the largest photo size, or an image document."""
+    """The picture a message carries: the largest photo size, an image document, a GIF's still."""
+    if message.animation is not None:
+        return _still_of(message.animation, message.document)
     if message.photo:
         largest = message.photo[-1]
         return (TelegramImage(largest.file_id, largest.file_size, "image/jpeg", True),)
@@ -64,6 +69,22 @@ def images_of(message: Message) -> tuple[TelegramImage, ...]:
     if document is not None and (document.mime_type or "").startswith("image/"):
         return (TelegramImage(document.file_id, document.file_size, document.mime_type),)
     return ()
+
+
+def _still_of(animation: Animation, document: Document | None) -> tuple[TelegramImage, ...]:
+    """The largest thumbnail Telegram made of an animation: a JPEG still frame, if any."""
+    thumbnails = [
+        t for t in (animation.thumbnail, document.thumbnail if document else None) if t is not None
+    ]
+    if not thumbnails:
+        return ()
+    still = max(thumbnails, key=lambda t: t.width * t.height)
+    return (TelegramImage(still.file_id, still.file_size, "image/jpeg", True, True),)
+
+
+def _without_still(message: Message | None) -> bool:
+    """Whether `message` is an animation we have no still frame of."""
+    return message is not None and message.animation is not None and not images_of(message)
 
 
 def _real_reply(message: Message) -> Message | None:
@@ -135,11 +156,17 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
         if action is Action.IMAGINE:
             return Parsed(action, rest)
         if action is Action.EDIT:
+            if not (images or edit.reply_images) and (
+                _without_still(message) or _without_still(reply)
+            ):
+                return Parsed(Action.NO_STILL)
             continue_latest = private and not images and reply is None
             return replace(edit, text=rest, images=images, continue_latest=continue_latest)
         return Parsed(action, rest)
 
     if private:
+        if _without_still(message):
+            return Parsed(Action.NO_STILL)
         if message.document is not None and not images:
             return Parsed(Action.NOT_AN_IMAGE)
         if not images and not text.strip():
@@ -150,6 +177,8 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
     mentioned, text = _strip_mention(text, entities, username, bot_id)
     if not mentioned and not edit.reply_is_bot:
         return IGNORED
+    if _without_still(message):
+        return Parsed(Action.NO_STILL)
     if not images and not text.strip() and not edit.reply_images:
         return IGNORED
     if mentioned and not images and reply is None:

@@ -12,9 +12,9 @@ from datetime import timedelta
 from typing import TypeVar
 
 from PIL import Image
-from telegram import Bot
+from telegram import Bot, CallbackQuery
 from telegram.constants import ChatAction
-from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.preview import jpeg_preview
 
@@ -65,6 +65,21 @@ async def call(
             log.warning("%s: %s, retry %d", what, type(exc).__name__, attempt)
             await sleep(0.5 * 2 ** (attempt - 1))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def answer_query(
+    query: CallbackQuery, text: str | None = None, *, alert: bool = False
+) -> None:
+    """Answer a button press, best effort: the pressed action runs whether or not this works.
+
+    Telegram accepts an answer only shortly after the press ("query is too old and response
+    timeout expired or query ID is invalid" after that); the answer only stops the button's
+    spinner or shows a short notice.
+    """
+    try:
+        await query.answer(text, show_alert=alert)
+    except TelegramError as exc:
+        log.info("could not answer a button press: %s", exc)
 
 
 class ChatActions:

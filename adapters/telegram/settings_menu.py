@@ -8,6 +8,7 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.error import BadRequest
 
 from adapters.telegram import strings
+from adapters.telegram.sending import answer_query
 from bot.engine import Engine
 from bot.errors import InputRejected
 from bot.request import ChatKey
@@ -58,7 +59,7 @@ class SettingsMenu:
         """Handle a menu button."""
         parts = (query.data or "").split(":", 3)
         if len(parts) >= 3 and parts[1] == "k" and parts[2] in KEYS:
-            await query.answer()
+            await answer_query(query)
             await self._edit(
                 query,
                 *self._choices_view(parts[2], await self._engine.setting_choices(chat), locale),
@@ -69,11 +70,11 @@ class SettingsMenu:
             try:
                 await self._engine.change_setting(chat, parts[2], value)
             except InputRejected:
-                await query.answer()
+                await answer_query(query)
             else:
-                await query.answer(strings.text("settings_saved", locale))
+                await answer_query(query, strings.text("settings_saved", locale))
         else:
-            await query.answer()
+            await answer_query(query)
         await self._edit(query, *await self._main(chat, locale))
 
     def _choices_view(

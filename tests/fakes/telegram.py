@@ -155,6 +155,9 @@ NOT_MODIFIED = (
     "are exactly the same as a current content and reply markup of the message"
 )
 
+# The start of an MP4 ("ftyp" box): what Telegram stores for a GIF. Nobody should decode it.
+_FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
 _COMMAND_RE = re.compile(r"(?<![\w/@])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![\w/])")
 _MENTION_RE = re.compile(r"(?<![\w@/])@[A-Za-z0-9_]{5,32}(?!\w)")
 _BOT_COMMAND_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -1046,9 +1049,14 @@ class TelegramFake:
         self._blocked.pop(self._chat_id(chat), None)
 
     def register_method(self, name: str, handler: Callable[[Call], Any]) -> None:
-        """Add or override a Bot API method: ``handler(call)`` returns the ``result`` or raises
-        ``ApiError``."""
+        """Add or override a Bot API method (``getUpdates`` too): ``handler(call)`` returns the
+        ``result`` or raises ``ApiError``."""
         self._extra_methods[name] = handler
+        self._notifier.notify()  # a pending long poll ends; the next one meets the override
+
+    def unregister_method(self, name: str) -> None:
+        """Undo ``register_method``: the built-in behaviour (if any) returns."""
+        self._extra_methods.pop(name, None)
 
     # ---------------------------------------------------------------- people and chats
 
@@ -1279,6 +1287,67 @@ class TelegramFake:
                     )
                 )
         return messages
+
+    def send_animation(
+        self,
+        chat: FakeChat,
+        user: FakeUser,
+        *,
+        thumbnail: bytes | None,
+        caption: str | None = None,
+        reply_to: JSONDict | int | None = None,
+        file_name: str = "funny.gif.mp4",
+        deliver: bool | None = None,
+    ) -> JSONDict:
+        """A user sends a GIF. Telegram converts it to a silent MP4 and delivers an
+        ``animation`` plus, for backward compatibility, a ``document`` with the same file
+        (``video/mp4``); both carry the JPEG ``thumbnail`` (and its legacy twin ``thumb``)
+        when Telegram made one. ``thumbnail=None`` sends an animation without a still."""
+        self._users.setdefault(user.id, user)
+        self._chats.setdefault(chat.id, chat)
+        clip = self._new_file(_FAKE_MP4, "animations", "mp4", "CgAC")
+        width, height = 480, 270
+        fields: JSONDict = {
+            "file_name": file_name,
+            "mime_type": "video/mp4",
+            "file_id": clip.file_id,
+            "file_unique_id": clip.file_unique_id,
+            "file_size": clip.file_size,
+        }
+        if thumbnail is not None:
+            with Image.open(io.BytesIO(thumbnail)) as image:
+                thumb_w, thumb_h = image.size
+            still = self._new_file(thumbnail, "thumbnails", "jpg", "AAMC")
+            size = {
+                "file_id": still.file_id,
+                "file_unique_id": still.file_unique_id,
+                "file_size": still.file_size,
+                "width": thumb_w,
+                "height": thumb_h,
+            }
+            fields["thumbnail"] = size
+            fields["thumb"] = copy.deepcopy(size)
+        message: JSONDict = {
+            "message_id": self._allocate_message_id(chat.id),
+            "from": user.to_dict(),
+            "chat": chat.to_dict(),
+            "date": _now(),
+            "animation": {"duration": 2, "width": width, "height": height, **fields},
+            "document": copy.deepcopy(fields),
+        }
+        reply_target = self._resolve_user_reply(chat, reply_to)
+        if reply_target is not None:
+            message["reply_to_message"] = self._nested(reply_target)
+        if caption is not None:
+            message["caption"] = caption
+            if found := auto_entities(caption):
+                message["caption_entities"] = found
+        self._store_message(message)
+        if deliver is None:
+            deliver = self._bot_receives(chat, message)
+        if deliver:
+            self.queue_update({"message": message})
+        return copy.deepcopy(message)
 
     def edit_user_message(
         self,
@@ -1524,7 +1593,7 @@ class TelegramFake:
                     else None
                 )
                 raise ApiError(failure.status, failure.description, parameters)
-            if method == "getUpdates":
+            if method == "getUpdates" and method not in self._extra_methods:
                 result = await self._get_updates(call)
             else:
                 handler = self._extra_methods.get(method) or self._methods.get(method)
