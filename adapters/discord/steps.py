@@ -19,7 +19,7 @@ from adapters.discord.boundary import Guard, answer, bad_choice
 from adapters.discord.parsing import image_attachments, image_sources, is_image, settings_key
 from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
 from adapters.discord.posts import human_size
-from adapters.discord.prompt_modal import EditTarget, PromptModal
+from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
 from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
 from bot.config import DiscordSettings
@@ -50,6 +50,8 @@ class InteractionSteps:
         self._settings = settings
         self._guard = guard
         self._max_prompt_chars = max_prompt_chars
+        self.dialogs = OpenDialogs()
+        """The Edit image dialogs now open (the client answers submissions of others)."""
 
     # slash commands ---------------------------------------------------------------------------
 
@@ -103,7 +105,9 @@ class InteractionSteps:
                 await answer(interaction, texts.text("no_image_there", scope.locale))
                 return
             target = EditTarget(message.id, linked, images)
-            modal = PromptModal(target, self.submit, scope.locale, self._max_prompt_chars)
+            modal = PromptModal(
+                target, self.submit, scope.locale, self._max_prompt_chars, self.dialogs
+            )
             await interaction.response.send_modal(modal)
 
     async def submit(self, interaction: Interaction, target: EditTarget, prompt: str) -> None:
