@@ -36,9 +36,7 @@ OLD_BUTTONS = [
 
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
     """Log lines at ERROR or with a traceback: there must be none."""
-    return [
-        r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info
-    ]
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 async def test_autocomplete_for_an_unknown_command_gets_empty_choices(

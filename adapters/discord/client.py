@@ -14,7 +14,7 @@ from adapters.discord.boundary import Guard, describe_error
 from adapters.discord.chat_commands import ChatCommands
 from adapters.discord.commands import register_commands
 from adapters.discord.conversation import Conversation
-from adapters.discord.event_parsing import Parser
+from adapters.discord.event_parsing import Parser, skip_unparsable
 from adapters.discord.outbox import NO_PINGS, ChannelOutbox
 from adapters.discord.parsing import PLATFORM
 from adapters.discord.steps import InteractionSteps
@@ -129,6 +129,7 @@ class BananaClient(discord.Client):
         self._stale: set[int] = set()  # interactions nobody here will answer
         parsers = self._connection.parsers
         parsers["INTERACTION_CREATE"] = self._sorting_stale(parsers["INTERACTION_CREATE"])
+        skip_unparsable(parsers)  # one payload discord.py cannot read must not end the session
 
     def _sorting_stale(self, parse: Parser) -> Parser:
         """Note a click or dialog no handler will take, before discord.py drops it silently."""

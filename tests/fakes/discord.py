@@ -425,6 +425,8 @@ class DiscordFake:
         # --- configuration knobs tests may flip ---
         self.close_on_identify: int | None = None
         """Close the gateway with this code right after IDENTIFY (e.g. 4014, 4004)."""
+        self.unreadable_ready_count = 0
+        """Send this many READY payloads without ``guilds`` (a shape discord.py cannot read)."""
         self.allowed_privileged_intents: int = PRIVILEGED_INTENTS
         """Privileged intents "enabled in the developer portal"; others requested -> 4014."""
         self.application_flags: int = 1 << 19  # GATEWAY_MESSAGE_CONTENT_LIMITED
@@ -2182,6 +2184,9 @@ class DiscordFake:
         }
         if "shard" in data:
             ready["shard"] = data["shard"]
+        if self.unreadable_ready_count > 0:
+            self.unreadable_ready_count -= 1
+            del ready["guilds"]
         await conn.dispatch("READY", ready)
         for guild in self._guilds.values():
             await conn.dispatch("GUILD_CREATE", guild.create_payload())
