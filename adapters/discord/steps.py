@@ -16,7 +16,13 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.boundary import Guard, answer, bad_choice
-from adapters.discord.parsing import image_attachments, image_sources, is_image, settings_key
+from adapters.discord.parsing import (
+    attachments_of,
+    image_attachments,
+    image_sources,
+    is_image,
+    settings_key,
+)
 from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
 from adapters.discord.posts import human_size
 from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
@@ -100,7 +106,7 @@ class InteractionSteps:
             if not await self._admitted(interaction, scope):
                 return
             linked = await self._engine.is_linked(scope.chat, str(message.id))
-            images = () if linked else image_attachments(message.attachments)
+            images = () if linked else image_attachments(attachments_of(message))
             if not linked and not images:
                 await answer(interaction, texts.text("no_image_there", scope.locale))
                 return
