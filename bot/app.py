@@ -11,12 +11,15 @@ import asyncio
 import importlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from functools import partial
 from typing import Protocol, cast
 
 from bot.config import Settings
 from bot.engine import Engine
+from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
 from bot.model import GeminiImageModel
 from bot.store import Store
@@ -41,6 +44,61 @@ class AdapterFactory(Protocol):
 
 class NoPlatformError(Exception):
     """No platform token is configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """How long to wait before restarting a failed adapter: doubling, bounded."""
+
+    first_delay_s: float = 1.0
+    max_delay_s: float = 120.0
+    healthy_after_s: float = 600.0  # a run this long was a success: start counting again
+
+    def delay(self, failures: int) -> float:
+        """The wait before the restart that follows `failures` failures in a row."""
+        doublings = min(max(failures - 1, 0), 32)
+        return min(self.max_delay_s, self.first_delay_s * 2.0**doublings)
+
+
+async def supervise(
+    name: str,
+    make: Callable[[], Adapter],
+    stop: asyncio.Event,
+    refusals: list[ConfigError],
+    policy: RestartPolicy = RestartPolicy(),
+) -> None:
+    """Run an adapter until `stop`; restart it with backoff when it fails.
+
+    A `ConfigError` (bad token, a refused intent) is a refusal for good: it goes to `refusals`
+    and sets `stop`, so the other adapters shut down cleanly and the process exits.
+    """
+    loop = asyncio.get_running_loop()
+    failures = 0
+    while not stop.is_set():
+        started = loop.time()
+        try:
+            await make().run(stop)
+        except ConfigError as exc:
+            refusals.append(exc)
+            stop.set()
+            return
+        except Exception:
+            if stop.is_set():
+                log.warning("%s adapter failed while stopping", name, exc_info=True)
+                return
+            failures = 1 if loop.time() - started >= policy.healthy_after_s else failures + 1
+            delay = policy.delay(failures)
+            log.exception(
+                "%s adapter failed (%d in a row); restarting in %.1f s", name, failures, delay
+            )
+        else:
+            if stop.is_set():
+                return
+            failures += 1
+            delay = policy.delay(failures)
+            log.error("%s adapter stopped unasked; restarting in %.1f s", name, delay)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
 
 
 @asynccontextmanager
@@ -93,8 +151,15 @@ async def enforce_retention(
             await asyncio.wait_for(stop.wait(), every_s)
 
 
-async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run every enabled adapter in this event loop until `stop` is set (or a signal)."""
+async def run_bot(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    restart: RestartPolicy = RestartPolicy(),
+) -> None:
+    """Run every enabled adapter in this event loop until `stop` is set (or a signal).
+
+    Raises an `ExceptionGroup` of `ConfigError`s when a platform refused us for good.
+    """
     platforms = enabled_platforms(settings)
     if not platforms:
         raise NoPlatformError
@@ -104,14 +169,20 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    refusals: list[ConfigError] = []
     async with open_engine(settings) as engine:
         log.info("starting %s", ", ".join(platforms))
         async with asyncio.TaskGroup() as group:
             for name, factory in factories.items():
-                group.create_task(factory(engine, settings).run(stop), name=f"adapter-{name}")
+                group.create_task(
+                    supervise(name, partial(factory, engine, settings), stop, refusals, restart),
+                    name=f"adapter-{name}",
+                )
             if settings.storage.retention_days > 0:
                 group.create_task(
                     enforce_retention(engine, settings.storage.retention_days, stop),
                     name="retention",
                 )
+    if refusals:
+        raise ExceptionGroup("a platform refused to serve", refusals)
     log.info("stopped")

@@ -13,7 +13,7 @@ from discord.state import ConnectionState
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.discord.parsing import plan_message, read_message
+from adapters.discord.parsing import attachments_of, is_image, plan_message, read_message
 
 BOT_ID = 999
 
@@ -114,6 +114,17 @@ def payloads(draw: st.DrawFn) -> dict[str, Any]:
         data["message_reference"] = reference
     if draw(st.booleans()):
         data["webhook_id"] = 77
+    if draw(st.booleans()):  # a forward: the files travel in the snapshot
+        snapshot = {
+            "type": 0,
+            "content": draw(contents),
+            "embeds": [],
+            "attachments": draw(attachments),
+            "timestamp": "2025-12-31T00:00:00+00:00",
+            "edited_timestamp": None,
+            "flags": 0,
+        }
+        data["message_snapshots"] = [{"message": snapshot}]
     return data
 
 
@@ -127,10 +138,14 @@ def test_any_message_is_read_and_planned_without_exceptions(
     if incoming is None:
         return
     assert not message.author.bot
-    for attachment in incoming.images:
-        assert attachment in message.attachments
+    files = attachments_of(message)
+    assert set(incoming.images) | set(incoming.other_files) == set(files)
+    assert all(is_image(a) for a in incoming.images)
     plan = plan_message(incoming, reference_linked=linked)
     if plan is None:
+        return
+    if incoming.other_files:
+        assert plan.refuse_files  # never a text-to-image request, never a silent skip
         return
     if plan.reply_to is not None:
         assert plan.reply_to == str(incoming.reference_id)

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
 
+from adapters.discord import texts
 from adapters.discord.boundary import Guard, describe_error
 from adapters.discord.chat_commands import ChatCommands
 from adapters.discord.commands import register_commands
 from adapters.discord.conversation import Conversation
+from adapters.discord.event_parsing import Parser, skip_unparsable
 from adapters.discord.outbox import NO_PINGS, ChannelOutbox
 from adapters.discord.parsing import PLATFORM
 from adapters.discord.steps import InteractionSteps
-from adapters.discord.views import ButtonHandler, ForgetButton, OriginalButton, RetryButton
+from adapters.discord.views import (
+    ButtonHandler,
+    ForgetButton,
+    OriginalButton,
+    RetryButton,
+    is_our_button,
+)
 from bot.engine import Engine
 from bot.request import ChatKey
 
@@ -34,9 +43,44 @@ class CommandTree(app_commands.CommandTree[discord.Client]):
     async def on_error(
         self, interaction: Interaction, error: app_commands.AppCommandError
     ) -> None:
+        if interaction.type is discord.InteractionType.autocomplete:
+            await _no_choices(interaction, error)
+            return
+        if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            # Registered by an earlier version; Discord drops it once the new list syncs.
+            log.info(
+                "interaction %s asked for command %r, which this version does not have (%s)",
+                interaction.id,
+                _command_name(interaction),
+                type(error).__name__,
+            )
+            gone = texts.text("command_gone", interaction.locale.value)
+            await self._guard.report(interaction, gone)
+            return
         log.error("command failed (interaction %s)", interaction.id, exc_info=error)
         cause = error.__cause__ or error
         await self._guard.report(interaction, describe_error(cause, interaction.locale.value))
+
+
+def _command_name(interaction: Interaction) -> str:
+    data: Any = interaction.data or {}
+    return str(data.get("name", "?"))
+
+
+async def _no_choices(interaction: Interaction, error: app_commands.AppCommandError) -> None:
+    """Answer an autocomplete that failed with no choices: Discord accepts nothing else."""
+    log.info(
+        "autocomplete for %r failed (interaction %s, %s); offering no choices",
+        _command_name(interaction),
+        interaction.id,
+        type(error).__name__,
+    )
+    if interaction.response.is_done():
+        return
+    try:
+        await interaction.response.autocomplete([])
+    except discord.HTTPException as exc:
+        log.info("could not answer autocomplete %s (Discord code %s)", interaction.id, exc.code)
 
 
 class ButtonRouter:
@@ -80,7 +124,47 @@ class BananaClient(discord.Client):
         self._steps = steps
         self._chat_commands = chat_commands
         self._buttons = ButtonRouter(steps, chat_commands)
+        self._guard = guard
         self._connected = ready  # not `_ready`: discord.Client uses that name
+        self._stale: set[int] = set()  # interactions nobody here will answer
+        parsers = self._connection.parsers
+        parsers["INTERACTION_CREATE"] = self._sorting_stale(parsers["INTERACTION_CREATE"])
+        skip_unparsable(parsers)  # one payload discord.py cannot read must not end the session
+
+    def _sorting_stale(self, parse: Parser) -> Parser:
+        """Note a click or dialog no handler will take, before discord.py drops it silently."""
+
+        def parse_interaction(data: Any) -> None:
+            stale = not self._routable(data)
+            parse(data)  # schedules `on_interaction`; it runs after this returns
+            if stale:
+                self._stale.add(int(data["id"]))
+
+        return parse_interaction
+
+    def _routable(self, data: Any) -> bool:
+        inner = data.get("data") or {}
+        kind = data.get("type")
+        if kind == discord.InteractionType.component.value:
+            return is_our_button(str(inner.get("custom_id", "")))
+        if kind == discord.InteractionType.modal_submit.value:
+            return inner.get("custom_id") in self._steps.dialogs
+        return True
+
+    async def on_interaction(self, interaction: Interaction) -> None:
+        if interaction.id not in self._stale:
+            return
+        self._stale.discard(interaction.id)
+        data: Any = interaction.data or {}
+        custom_id = data.get("custom_id")
+        log.info(
+            "interaction %s: %r is not handled by this version (left from an earlier one?)",
+            interaction.id,
+            custom_id,
+        )
+        async with self._guard.interaction(interaction, "stale button"):
+            gone = texts.text("button_gone", interaction.locale.value)
+            await interaction.response.send_message(gone, ephemeral=True)
 
     @property
     def buttons(self) -> ButtonHandler:

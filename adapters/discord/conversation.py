@@ -10,6 +10,7 @@ from adapters.discord.boundary import Guard
 from adapters.discord.outbox import ChannelOutbox
 from adapters.discord.parsing import (
     Incoming,
+    attachments_of,
     chat_key,
     image_attachments,
     image_sources,
@@ -18,8 +19,10 @@ from adapters.discord.parsing import (
     thread_name,
 )
 from adapters.discord.scope import Scope, scope_for
+from bot import messages
 from bot.config import DiscordSettings
 from bot.engine import Engine
+from bot.outcome import Failure, FailureKind
 from bot.request import EditRequest
 
 log = logging.getLogger(__name__)
@@ -64,13 +67,22 @@ class Conversation:
         if plan is None:
             return
         images = incoming.images
+        refuse = plan.refuse_files
         if plan.borrow_images:
             referenced = await referenced_message(message)
-            images = image_attachments(referenced.attachments) if referenced else ()
+            files = attachments_of(referenced) if referenced else ()
+            images = image_attachments(files)
+            refuse = bool(files) and not images  # "@bot make it blue" on someone's PDF
         locale = message.guild.preferred_locale.value if message.guild else None
         scope = await scope_for(self._engine, message.channel, message.author, locale)
         channel: discord.abc.Messageable = message.channel
         outbox = ChannelOutbox(channel, scope.locale, reply_to=message)
+        if refuse and self._engine.access.allows(scope.chat, scope.author):
+            # Refused before any download or model call; nothing is stored or charged. Those
+            # who may not use the bot hear that from the engine instead.
+            not_an_image = messages.text("image_not_an_image", scope.locale)
+            await outbox.deliver(Failure(FailureKind.INPUT, not_an_image))
+            return
         wants_thread = plan.new_lineage and bool(incoming.text or images)
         if wants_thread and self._opens_thread(message, scope):
             thread = await self._open_thread(message, incoming.text)

@@ -36,6 +36,12 @@ def is_image(attachment: discord.Attachment) -> bool:
     return PurePosixPath(attachment.filename).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def attachments_of(message: discord.Message) -> tuple[discord.Attachment, ...]:
+    """The message's files, then those of the message it forwards (they count the same)."""
+    forwarded = (a for snapshot in message.message_snapshots for a in snapshot.attachments)
+    return (*message.attachments, *forwarded)
+
+
 def image_attachments(attachments: Iterable[discord.Attachment]) -> tuple[discord.Attachment, ...]:
     """The image attachments, in the user's order."""
     return tuple(a for a in attachments if is_image(a))
@@ -115,6 +121,7 @@ class Incoming:
     mentioned: bool  # the text mentions the bot
     direct: bool  # a DM
     own_thread: bool  # posted in a thread the bot created (auto_thread)
+    other_files: tuple[discord.Attachment, ...] = ()  # attachments that are no pictures
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,7 @@ class Plan:
     reply_to: str | None
     continue_latest: bool
     borrow_images: bool  # take the replied-to message's pictures (it is not a result)
+    refuse_files: bool = False  # it carries files that are no pictures: say so, do nothing
 
     @property
     def new_lineage(self) -> bool:
@@ -147,8 +155,9 @@ def read_message(message: discord.Message, bot_id: int) -> Incoming | None:
     if reference_id is None and not mentioned and not direct:
         return None
     text = without_bot_mention(message.content, bot_id)
-    images = image_attachments(message.attachments)
-    if not text and not images and not (mentioned and reference_id is not None):
+    files = attachments_of(message)
+    images = image_attachments(files)
+    if not text and not files and not (mentioned and reference_id is not None):
         # Nothing to act on: a sticker, or content hidden by the missing Message Content intent
         # (a reply with its ping turned off looks empty then).
         return None
@@ -160,16 +169,21 @@ def read_message(message: discord.Message, bot_id: int) -> Incoming | None:
         mentioned=mentioned,
         direct=direct,
         own_thread=isinstance(channel, discord.Thread) and channel.owner_id == bot_id,
+        other_files=tuple(a for a in files if not is_image(a)),
     )
 
 
 def plan_message(incoming: Incoming, reference_linked: bool) -> Plan | None:
     """Decide what a message asks for; None when it is not for the bot after all."""
-    if incoming.reference_id is not None and reference_linked:
+    linked = incoming.reference_id is not None and reference_linked
+    if not linked and not (incoming.direct or incoming.mentioned):
+        return None  # a reply to something that is not ours, without asking the bot
+    if incoming.other_files:
+        # Like /edit: a PDF or a RAW file is refused, never read as "draw something new".
+        return Plan(None, continue_latest=False, borrow_images=False, refuse_files=True)
+    if linked:
         # A reply to a result (or an answered picture) continues exactly from it.
         return Plan(str(incoming.reference_id), continue_latest=False, borrow_images=False)
-    if not (incoming.direct or incoming.mentioned):
-        return None  # a reply to something that is not ours, without asking the bot
     replying = incoming.reference_id is not None
     if incoming.images or replying:
         # New pictures start a lineage; "@bot make it blue" on someone's photo uses that photo.

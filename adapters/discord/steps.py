@@ -16,10 +16,16 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.boundary import Guard, answer, bad_choice
-from adapters.discord.parsing import image_attachments, image_sources, is_image, settings_key
+from adapters.discord.parsing import (
+    attachments_of,
+    image_attachments,
+    image_sources,
+    is_image,
+    settings_key,
+)
 from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
 from adapters.discord.posts import human_size
-from adapters.discord.prompt_modal import EditTarget, PromptModal
+from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
 from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
 from bot.config import DiscordSettings
@@ -50,6 +56,8 @@ class InteractionSteps:
         self._settings = settings
         self._guard = guard
         self._max_prompt_chars = max_prompt_chars
+        self.dialogs = OpenDialogs()
+        """The Edit image dialogs now open (the client answers submissions of others)."""
 
     # slash commands ---------------------------------------------------------------------------
 
@@ -98,12 +106,14 @@ class InteractionSteps:
             if not await self._admitted(interaction, scope):
                 return
             linked = await self._engine.is_linked(scope.chat, str(message.id))
-            images = () if linked else image_attachments(message.attachments)
+            images = () if linked else image_attachments(attachments_of(message))
             if not linked and not images:
                 await answer(interaction, texts.text("no_image_there", scope.locale))
                 return
             target = EditTarget(message.id, linked, images)
-            modal = PromptModal(target, self.submit, scope.locale, self._max_prompt_chars)
+            modal = PromptModal(
+                target, self.submit, scope.locale, self._max_prompt_chars, self.dialogs
+            )
             await interaction.response.send_modal(modal)
 
     async def submit(self, interaction: Interaction, target: EditTarget, prompt: str) -> None:

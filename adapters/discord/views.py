@@ -19,8 +19,18 @@ RETRY_TEMPLATE = r"bb:retry:(?P<turn>\d+)"
 ORIGINAL_TEMPLATE = r"bb:original:(?P<turn>\d+)"
 FORGET_TEMPLATE = r"bb:forget:(?P<user>\d+)"
 
+_TEMPLATES = tuple(re.compile(t) for t in (RETRY_TEMPLATE, ORIGINAL_TEMPLATE, FORGET_TEMPLATE))
+
 Interaction = discord.Interaction[discord.Client]
 Button = discord.ui.Button[discord.ui.View]
+
+
+def is_our_button(custom_id: str) -> bool:
+    """Whether a clicked custom id is a button this version handles.
+
+    Every button the bot posts is one of the dynamic items below, so this needs no memory.
+    """
+    return any(template.fullmatch(custom_id) for template in _TEMPLATES)
 
 
 class ButtonHandler(Protocol):

@@ -19,7 +19,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -41,10 +41,12 @@ from adapters.telegram.webhook import WebhookReceiver
 from bot import messages
 from bot.config import TelegramSettings
 from bot.engine import Engine
-from bot.errors import InputRejected
+from bot.errors import ConfigError, InputRejected
 from bot.request import Author, ChatKey, EditRequest, ImageSource
 
 log = logging.getLogger(__name__)
+
+TOKEN_REFUSED = "Telegram rejected the bot token; check telegram.token or TELEGRAM_BOT_TOKEN"
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses larger files
 CONNECTION_POOL = 64
@@ -125,7 +127,16 @@ class TelegramAdapter:
     # lifecycle --------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set."""
+        """Serve until `stop` is set; raise `ConfigError` when Telegram rejects the token."""
+        try:
+            await self._serve(stop)
+        except InvalidToken as exc:
+            # PTB skips the bot's shutdown when initialize() failed: close its HTTP clients.
+            await self._app.bot.shutdown()
+            # A refusal for good: the supervisor in bot.app stops instead of retrying.
+            raise ConfigError("telegram.token", TOKEN_REFUSED) from exc
+
+    async def _serve(self, stop: asyncio.Event) -> None:
         async with self._app:
             me = self._app.bot
             log.info("telegram: logged in as @%s", me.username)

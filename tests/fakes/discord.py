@@ -91,6 +91,8 @@ PRIVILEGED_INTENTS = INTENT_MEMBERS | INTENT_PRESENCES | INTENT_MESSAGE_CONTENT
 # Message flags
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
+FLAG_HAS_SNAPSHOT = 1 << 14
+MESSAGE_REFERENCE_FORWARD = 1
 
 # Interaction types / callback types
 INTERACTION_PING = 1
@@ -104,6 +106,7 @@ CALLBACK_CHANNEL_MESSAGE = 4
 CALLBACK_DEFERRED_CHANNEL_MESSAGE = 5
 CALLBACK_DEFERRED_UPDATE_MESSAGE = 6
 CALLBACK_UPDATE_MESSAGE = 7
+CALLBACK_AUTOCOMPLETE_RESULT = 8
 CALLBACK_MODAL = 9
 
 MIB = 1024 * 1024
@@ -422,6 +425,8 @@ class DiscordFake:
         # --- configuration knobs tests may flip ---
         self.close_on_identify: int | None = None
         """Close the gateway with this code right after IDENTIFY (e.g. 4014, 4004)."""
+        self.unreadable_ready_count = 0
+        """Send this many READY payloads without ``guilds`` (a shape discord.py cannot read)."""
         self.allowed_privileged_intents: int = PRIVILEGED_INTENTS
         """Privileged intents "enabled in the developer portal"; others requested -> 4014."""
         self.application_flags: int = 1 << 19  # GATEWAY_MESSAGE_CONTENT_LIMITED
@@ -957,6 +962,11 @@ class DiscordFake:
         if not visible:
             out.update(content="", embeds=[], attachments=[], components=[])
             out.pop("poll", None)
+            if "message_snapshots" in out:
+                out["message_snapshots"] = [
+                    {"message": {**s["message"], "content": "", "embeds": [], "attachments": []}}
+                    for s in out["message_snapshots"]
+                ]
         ref = message.get("referenced_message")
         if isinstance(ref, dict):
             ref_out = dict(ref)
@@ -1000,6 +1010,7 @@ class DiscordFake:
         mentions_bot: bool = False,
         *,
         reply_ping: bool = True,
+        forward: Json | None = None,
     ) -> Json:
         """A user posts a message: dispatch MESSAGE_CREATE as Discord sends it, store it (so
         the bot can fetch it and reply to it) and return the payload.
@@ -1007,7 +1018,9 @@ class DiscordFake:
         ``mentions_bot`` prepends ``<@bot_id>`` to the content unless already there and
         lists the bot in ``mentions``. ``reply_to`` makes it a reply (type 19,
         ``message_reference`` and ``referenced_message``); ``reply_ping`` (Discord's default)
-        adds the replied-to author to ``mentions``.
+        adds the replied-to author to ``mentions``. ``forward`` forwards that message: a
+        FORWARD reference (type 1) and its snapshot in ``message_snapshots``, as Discord sends
+        it (``content`` is the sender's own comment, if any).
         """
         self._require_connection()
         channel_id = channel_id or self.channel_id
@@ -1059,6 +1072,8 @@ class DiscordFake:
                 and all(m["id"] != ref_author["id"] for m in mentions)
             ):
                 mentions.append(dict(ref_author))
+        if forward is not None:
+            self._add_forward(msg, forward)
         if guild is not None:
             msg["guild_id"] = str(guild.id)
             msg["member"] = self._partial_member(guild, author)
@@ -1067,6 +1082,48 @@ class DiscordFake:
         self._store_message(msg)
         await self.dispatch("MESSAGE_CREATE", msg)
         return msg
+
+    def add_old_bot_message(
+        self, content: str, components: list[Json], channel_id: int | None = None
+    ) -> Json:
+        """A message the bot posted before this test (an earlier version, say): stored, not
+        dispatched, so users can press its buttons."""
+        channel = self._channel_or_404(channel_id or self.channel_id)
+        msg = self._new_bot_message(
+            channel, {"content": content, "components": components}, [], self._guild_of(channel)
+        )
+        self._store_message(msg)
+        return msg
+
+    def _add_forward(self, msg: Json, origin: Json) -> None:
+        """Make ``msg`` a forward of ``origin``: a FORWARD reference and one snapshot."""
+        origin = self._messages.get(int(origin["id"]), origin)
+        reference: Json = {
+            "type": MESSAGE_REFERENCE_FORWARD,
+            "message_id": str(origin["id"]),
+            "channel_id": str(origin["channel_id"]),
+        }
+        if "guild_id" in origin:
+            reference["guild_id"] = origin["guild_id"]
+        msg["message_reference"] = reference
+        # A snapshot is a subset of the message: no author, no id, no reference.
+        msg["message_snapshots"] = [
+            {
+                "message": {
+                    "type": origin.get("type", 0),
+                    "content": origin.get("content", ""),
+                    "embeds": copy.deepcopy(origin.get("embeds", [])),
+                    "attachments": copy.deepcopy(origin.get("attachments", [])),
+                    "timestamp": origin.get("timestamp", now_iso()),
+                    "edited_timestamp": origin.get("edited_timestamp"),
+                    "flags": origin.get("flags", 0),
+                    "mentions": [],
+                    "mention_roles": [],
+                    "components": copy.deepcopy(origin.get("components", [])),
+                }
+            }
+        ]
+        msg["flags"] = int(msg.get("flags", 0)) | FLAG_HAS_SNAPSHOT
 
     def _command_id(self, name: str, type_: int, guild_id: int | None) -> tuple[int, bool]:
         """(command id, registered as a guild command for guild_id)."""
@@ -1122,6 +1179,35 @@ class DiscordFake:
             data["resolved"] = resolved
         return await self._interaction(
             INTERACTION_APPLICATION_COMMAND, data, user=user, channel_id=channel_id, locale=locale
+        )
+
+    async def autocomplete(
+        self,
+        name: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        user: Json | None = None,
+        channel_id: int | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """A user types into option ``focused`` of ``/name`` (type 4; the typed value so far
+        is ``options[focused]``, a string). The answer must be callback type 8."""
+        channel_id = channel_id or self.channel_id
+        guild = self._guild_of(self._channel_or_404(channel_id))
+        resolved: Json = {}
+        built = []
+        for opt_name, value in options.items():
+            option = self._option(opt_name, value, resolved, guild)
+            if opt_name == focused:
+                option["focused"] = True
+            built.append(option)
+        data = self._command_data(name, 1, guild.id if guild else None)
+        data["options"] = built
+        if resolved:
+            data["resolved"] = resolved
+        return await self._interaction(
+            INTERACTION_AUTOCOMPLETE, data, user=user, channel_id=channel_id, locale=locale
         )
 
     def _option(self, name: str, value: Any, resolved: Json, guild: FakeGuild | None) -> Json:
@@ -1859,6 +1945,13 @@ class DiscordFake:
         type_ = int(body.get("type", 0))
         data: Json = body.get("data") or {}
         resource: Json | None = None
+        if (record.type == INTERACTION_AUTOCOMPLETE) != (type_ == CALLBACK_AUTOCOMPLETE_RESULT):
+            # Autocomplete takes only choices (type 8), and choices fit nothing else.
+            raise _form_error(
+                "type",
+                "INTERACTION_RESPONSE_TYPE_INVALID",
+                f"Response type {type_} is not valid for interaction type {record.type}",
+            )
         if type_ == CALLBACK_CHANNEL_MESSAGE:
             msg = self._interaction_message(record, data, call.uploads)
             record.original = msg
@@ -1903,7 +1996,7 @@ class DiscordFake:
                 raise ApiError(400, 40004, "Interaction callback type not valid here")
             if not data.get("custom_id") or not data.get("title") or not data.get("components"):
                 raise _form_error("data", "BASE_TYPE_REQUIRED", "This field is required")
-        elif type_ not in (CALLBACK_PONG, 8, 10, 12):
+        elif type_ not in (CALLBACK_PONG, CALLBACK_AUTOCOMPLETE_RESULT, 10, 12):
             raise _form_error("type", "BASE_TYPE_CHOICES", f"Value must be one of ... got {type_}")
         record.callbacks.append({"type": type_, "data": data, "files": call.files})
 
@@ -2091,6 +2184,9 @@ class DiscordFake:
         }
         if "shard" in data:
             ready["shard"] = data["shard"]
+        if self.unreadable_ready_count > 0:
+            self.unreadable_ready_count -= 1
+            del ready["guilds"]
         await conn.dispatch("READY", ready)
         for guild in self._guilds.values():
             await conn.dispatch("GUILD_CREATE", guild.create_payload())
