@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.app import open_engine
+from bot.cards import Card
 from bot.config import Settings
 from bot.engine import Engine
-from bot.outcome import Failure, FailureKind, Outcome, Success
+from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.request import Author, ChatKey, EditRequest, ImageSource
 
 CHAT = ChatKey("console", "local")
 RESULT_PREFIX = "r"
-EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 HELP = """\
 Type an instruction to edit (or, with nothing attached, to continue from the latest result).
@@ -43,22 +43,23 @@ class ConsoleOutbox:
     async def queued(self, position: int) -> None:
         self._thread.write(f"… waiting for the model (queue position {position})")
 
-    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+    async def deliver(self, card: Card) -> Sequence[str]:
         thread = self._thread
-        if isinstance(outcome, Failure):
-            thread.last_turn_id = outcome.user_turn_id or thread.last_turn_id
-            thread.write(f"! {outcome.message}")
+        outcome = card.outcome
+        if not isinstance(outcome, Success):
+            thread.last_turn_id = card.turn_id or thread.last_turn_id
+            thread.write(f"! {card.text}")
             return []
         thread.last_turn_id = outcome.model_turn_id
         number = await thread.next_result_number()
-        paths = await asyncio.to_thread(thread.save_images, number, outcome)
+        paths = await asyncio.to_thread(thread.save_images, number, card.images)
         for path in paths:
             thread.write(f"[{number}] {path}")
         if not paths:
             thread.write(f"[{number}] (no image)")
-        if outcome.text:
-            thread.write(f"    {outcome.text}")
-        for note in outcome.notes:
+        if card.text:
+            thread.write(f"    {card.text}")
+        for note in card.notes:
             thread.write(f"    ({note})")
         return [f"{RESULT_PREFIX}{number}"]
 
@@ -86,15 +87,13 @@ class ConsoleThread:
         numbers = [int(i[len(RESULT_PREFIX) :]) for i in ids if i[len(RESULT_PREFIX) :].isdigit()]
         return max(numbers, default=0) + 1
 
-    def save_images(self, number: int, outcome: Success) -> list[Path]:
+    def save_images(self, number: int, images: Sequence[ResultImage]) -> list[Path]:
         """Write the result images; runs in a worker thread."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        for i, image in enumerate(outcome.images):
-            suffix = f"-{i + 1}" if len(outcome.images) > 1 else ""
-            path = (
-                self.out_dir / f"result-{number}{suffix}{EXTENSIONS.get(image.mime_type, '.bin')}"
-            )
+        for i, image in enumerate(images):
+            suffix = f"-{i + 1}" if len(images) > 1 else ""
+            path = self.out_dir / f"result-{number}{suffix}.{image.extension}"
             path.write_bytes(image.data)
             paths.append(path)
         return paths

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot import messages
-from bot.delivery import Outbox
 from bot.outcome import Failure, Outcome, ResultImage, Success
 from bot.request import Author, ChatKey
 
 if TYPE_CHECKING:
+    from bot.delivery import Outbox
     from bot.engine import Engine
 
 PAYLOAD_VERSION = "bb2"
@@ -87,8 +87,11 @@ class PressReply(Protocol):
     async def outbox(self) -> Outbox:
         """Where a step the press starts answers (a reply under the result)."""
 
-    async def send_files(self, images: Sequence[ResultImage], caption: str) -> None:
-        """Send lossless files (as documents or attachments) in answer to the press."""
+    async def send_files(self, images: Sequence[ResultImage], caption: str, stem: str) -> None:
+        """Send lossless files (documents, attachments) in answer to the press.
+
+        File names start with `stem`; adapters add "-N" for several and the image's extension.
+        """
 
     async def replace(self, text: str) -> None:
         """Replace the message that carries the button with `text`, without buttons."""
@@ -120,6 +123,7 @@ class Action:
     style: Style = Style.NEUTRAL
     emoji: str | None = None
     offer: Offer | None = None  # None: only shown where the core builds it explicitly
+    catalog: messages.Catalog = messages.CORE  # where `label_key` is found
 
 
 def pack(code: str, arg: str | int) -> str:
@@ -163,7 +167,7 @@ class ActionRegistry:
 
     def button(self, action: Action, arg: str | int, locale: str | None) -> Button:
         """`action` as a button carrying `arg`, labelled in the user's language."""
-        label = messages.text(action.label_key, locale)
+        label = action.catalog.text(action.label_key, locale)
         return Button(action.code, label, pack(action.code, arg), action.style, action.emoji)
 
     def offered(self, outcome: Outcome, locale: str | None) -> tuple[Button, ...]:

@@ -35,5 +35,5 @@ def card_for(outcome: Outcome, actions: ActionRegistry, locale: str | None) -> C
     """The card that shows `outcome`, with every action its outcome offers."""
     buttons = actions.offered(outcome, locale)
     if isinstance(outcome, Failure):
-        return Card(outcome.message, buttons=buttons, outcome=outcome)
+        return Card(outcome.message, outcome.notes, buttons=buttons, outcome=outcome)
     return Card(outcome.text, outcome.notes, outcome.images, buttons, outcome)

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from bot.outcome import Outcome, Success
+from bot.actions import ActionRegistry
+from bot.cards import Card, card_for
+from bot.outcome import Outcome
 from bot.request import ChatKey
 from bot.store import Store
 
@@ -19,27 +21,40 @@ class Outbox(Protocol):
     async def queued(self, position: int) -> None:
         """Show that the step waits for a model slot. MUST NOT raise for display problems."""
 
-    async def deliver(self, outcome: Outcome) -> Sequence[str]:
-        """Post the outcome as a reply in the user's thread; return the posted message ids.
+    async def deliver(self, card: Card) -> Sequence[str]:
+        """Post the card as a reply in the user's thread; return the posted message ids.
 
-        Ids returned for a `Success` are linked to its model turn, for a `Failure` with a
-        stored user turn to that turn, so replies to them continue the lineage.
+        MUST render every button of the card (the adapter needs no knowledge of actions).
+        Ids returned are linked to the card's turn, so replies to them continue the lineage.
         """
 
 
-async def deliver(store: Store, chat: ChatKey, outbox: Outbox, outcome: Outcome) -> Outcome:
-    """Hand `outcome` to the adapter and link what it posted to the turn, in `chat`.
+class Delivery:
+    """Turns outcomes into cards, hands them to outboxes, links what was posted."""
 
-    Every turn a step touches lives in the step's chat: parents are found through links scoped
-    by it, and Retry checks the lineage's chat, so the links stay in that chat.
-    """
-    try:
-        posted = await outbox.deliver(outcome)
-    except Exception:
-        # The turn is stored either way; the adapter's own error boundary reports details.
-        log.exception("could not deliver %s", type(outcome).__name__)
+    def __init__(self, store: Store, actions: ActionRegistry) -> None:
+        self._store = store
+        self._actions = actions
+
+    def card(self, outcome: Outcome, locale: str | None) -> Card:
+        """How `outcome` is shown: its text, notes, images and the actions it offers."""
+        return card_for(outcome, self._actions, locale)
+
+    async def post(
+        self, chat: ChatKey, outbox: Outbox, outcome: Outcome, locale: str | None
+    ) -> Outcome:
+        """Show `outcome` in the user's thread and link what was posted to its turn, in `chat`.
+
+        Every turn a step touches lives in the step's chat: parents are found through links
+        scoped by it, and Retry checks the lineage's chat, so the links stay in that chat.
+        """
+        card = self.card(outcome, locale)
+        try:
+            posted = await outbox.deliver(card)
+        except Exception:
+            # The turn is stored either way; the adapter's own error boundary reports details.
+            log.exception("could not deliver %s", type(outcome).__name__)
+            return outcome
+        if card.turn_id is not None and posted:
+            await self._store.link(chat, posted, card.turn_id)
         return outcome
-    turn_id = outcome.model_turn_id if isinstance(outcome, Success) else outcome.user_turn_id
-    if turn_id is not None and posted:
-        await store.link(chat, posted, turn_id)
-    return outcome

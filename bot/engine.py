@@ -15,10 +15,10 @@ from typing import Protocol
 
 from bot import messages
 from bot.actions import ActionRegistry, Audience, PressContext, PressReply, unpack
-from bot.cards import Card, card_for
+from bot.cards import Card
 from bot.chat_settings import ChatSettings
 from bot.config import Settings
-from bot.delivery import Outbox, deliver
+from bot.delivery import Delivery, Outbox
 from bot.errors import AccessDenied, BotError, InputRejected, ModelError
 from bot.explain import failure_for, usage_text
 from bot.housekeeping import Housekeeping, OutboxFactory
@@ -88,8 +88,9 @@ class Engine:
             )
         )
         self._chat_settings = ChatSettings(settings, store, access)
-        self._housekeeping = Housekeeping(store, self._chat_settings)
         self._actions = actions if actions is not None else ActionRegistry(STANDARD_ACTIONS)
+        self._delivery = Delivery(store, self._actions)
+        self._housekeeping = Housekeeping(store, self._chat_settings, self._delivery)
 
     @property
     def store(self) -> Store:
@@ -144,7 +145,7 @@ class Engine:
         except BotError as exc:
             return await self._fail(request.chat, outbox, exc, locale, None)
 
-        notes += self._intake.notes(prepared, locale)
+        notes += self._intake.notes(sources, prepared, locale)
         refs = [await self._store.put_image(p.data, p.mime_type) for p in prepared]
         parts = [Part(image=ref) for ref in (*carried, *refs)]
         if not text:
@@ -153,6 +154,7 @@ class Engine:
                     request.chat,
                     outbox,
                     Failure(FailureKind.INPUT, messages.text("need_image_or_text", locale)),
+                    locale,
                 )
             # A picture without an instruction waits, as a draft, for the next message.
             draft = await self._store.add_user_turn(
@@ -165,9 +167,12 @@ class Engine:
                 locale=request.author.locale,
             )
             failure = Failure(
-                FailureKind.NEED_INSTRUCTION, messages.text("held_images", locale), draft.id
+                FailureKind.NEED_INSTRUCTION,
+                messages.text("held_images", locale),
+                draft.id,
+                notes=notes,
             )
-            return await self._deliver(request.chat, outbox, failure)
+            return await self._deliver(request.chat, outbox, failure, locale)
         parts.append(Part(text=text))
         user_turn = await self._store.add_user_turn(
             request.chat,
@@ -224,12 +229,15 @@ class Engine:
         user_turn = await self._own_user_turn(chat, turn_id)
         if user_turn is None:
             return await self._deliver(
-                chat, outbox, Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
+                chat,
+                outbox,
+                Failure(FailureKind.INPUT, messages.text("unknown_result", locale)),
+                locale,
             )
         if user_turn.status is TurnStatus.DRAFT:
             message = messages.text("need_instruction", locale)
             return await self._deliver(
-                chat, outbox, Failure(FailureKind.NEED_INSTRUCTION, message)
+                chat, outbox, Failure(FailureKind.NEED_INSTRUCTION, message), locale
             )
         await self._store.set_status(user_turn.id, TurnStatus.PENDING)
         options = await self._chat_settings.generation(chat, wanted)
@@ -270,7 +278,7 @@ class Engine:
 
     def card(self, outcome: Outcome, locale: str | None) -> Card:
         """How `outcome` is shown: its text, notes, images and the actions it offers."""
-        return card_for(outcome, self._actions, locale)
+        return self._delivery.card(outcome, locale)
 
     async def forget_card(self, chat: ChatKey, author: Author) -> Card:
         """The /forget confirmation: a warning and a button only its asker may press."""
@@ -398,7 +406,7 @@ class Engine:
                 user_turn.id,
                 retryable=True,
             )
-            return await self._deliver(chat, outbox, failure)
+            return await self._deliver(chat, outbox, failure, locale)
 
         parts = [
             Part(
@@ -433,10 +441,12 @@ class Engine:
         if plan.rebased:
             notes += (messages.text("done_note_rebased", locale),)
         success = Success(user_turn.id, model_turn.id, images, shown_text, notes, plan.rebased)
-        return await self._deliver(chat, outbox, success)
+        return await self._deliver(chat, outbox, success, locale)
 
-    async def _deliver(self, chat: ChatKey, outbox: Outbox, outcome: Outcome) -> Outcome:
-        return await deliver(self._store, chat, outbox, outcome)
+    async def _deliver(
+        self, chat: ChatKey, outbox: Outbox, outcome: Outcome, locale: str | None
+    ) -> Outcome:
+        return await self._delivery.post(chat, outbox, outcome, locale)
 
     async def _fail(
         self,
@@ -446,4 +456,4 @@ class Engine:
         locale: str | None,
         user_turn_id: int | None,
     ) -> Outcome:
-        return await self._deliver(chat, outbox, failure_for(exc, locale, user_turn_id))
+        return await self._deliver(chat, outbox, failure_for(exc, locale, user_turn_id), locale)

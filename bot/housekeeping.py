@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bot import messages
 from bot.chat_settings import ChatSettings
-from bot.delivery import Outbox, deliver
+from bot.delivery import Delivery, Outbox
 from bot.lineage import TurnStatus
 from bot.outcome import Failure, FailureKind
 from bot.request import Author, ChatKey
@@ -22,9 +22,10 @@ OutboxFactory = Callable[[ChatKey, str | None, str | None], Outbox]
 class Housekeeping:
     """Removes what users and retention ask to remove; announces interrupted steps."""
 
-    def __init__(self, store: Store, chat_settings: ChatSettings) -> None:
+    def __init__(self, store: Store, chat_settings: ChatSettings, delivery: Delivery) -> None:
         self._store = store
         self._chat_settings = chat_settings
+        self._delivery = delivery
 
     async def forget(self, chat: ChatKey, author: Author) -> int:
         """Delete every turn `author` wrote on this platform and the answers to them.
@@ -58,7 +59,7 @@ class Housekeeping:
                 retryable=True,
             )
             outbox = outbox_for(turn.chat, turn.message_id, locale)
-            await deliver(self._store, turn.chat, outbox, failure)
+            await self._delivery.post(turn.chat, outbox, failure, locale)
         if pending:
             log.warning("%s: %d interrupted steps announced", platform, len(pending))
         return len(pending)

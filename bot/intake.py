@@ -78,8 +78,13 @@ class ImageIntake:
             return await prepare_image(data, self._limits, verify=not source.trusted)
 
     @staticmethod
-    def notes(prepared: Sequence[PreparedImage], locale: str | None) -> tuple[str, ...]:
+    def notes(
+        sources: Sequence[ImageSource], prepared: Sequence[PreparedImage], locale: str | None
+    ) -> tuple[str, ...]:
         """What the user should know about how their images were read."""
+        notes = []
+        if any(source.still_of_animation for source in sources):
+            notes.append(messages.text("done_note_still_frame", locale))
         if any(ImageNote.ANIMATED_FIRST_FRAME in p.notes for p in prepared):
-            return (messages.text("done_note_first_frame", locale),)
-        return ()
+            notes.append(messages.text("done_note_first_frame", locale))
+        return tuple(notes)

@@ -42,6 +42,7 @@ _CORE: dict[str, dict[str, str | Plural]] = {
     EN: {
         "queued": "You are number {position} in the queue.",
         "done_note_first_frame": "Used the first frame of the animation.",
+        "done_note_still_frame": "I used a still frame of your GIF.",
         "done_note_images_used": Plural(
             "limit",
             one="The model takes {limit} image at most: used {used} of {given}.",
@@ -133,6 +134,7 @@ _CORE: dict[str, dict[str, str | Plural]] = {
     ZH: {
         "queued": "你排在第 {position} 位。",
         "done_note_first_frame": "已使用动图的第一帧。",
+        "done_note_still_frame": "我使用了你的 GIF 中的一帧静态画面。",
         "done_note_images_used": "模型最多接受 {limit} 张图片：已使用 {given} 张中的 {used} 张。",
         "done_note_rebased": "编辑历史较长：模型看到的是原图、当前图片和之前编辑的摘要。",
         "text_only": "模型没有生成图片，而是回答：\n{text}",

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.errors import BotError
+
+# File name extensions for the image types Gemini returns; the one table every adapter uses.
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +25,18 @@ class ResultImage:
 
     data: bytes
     mime_type: str
+
+    @property
+    def extension(self) -> str:
+        """The file name extension for this image's type ("png" when unknown)."""
+        return EXTENSIONS.get(self.mime_type, "png")
+
+
+def file_names(images: Sequence[ResultImage], stem: str) -> list[str]:
+    """File names for a set of images: `stem.png`, or `stem-1.png`, `stem-2.jpg` ..."""
+    if len(images) == 1:
+        return [f"{stem}.{images[0].extension}"]
+    return [f"{stem}-{n}.{image.extension}" for n, image in enumerate(images, start=1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +73,7 @@ class Failure:
     user_turn_id: int | None = None  # set when the user's turn was stored (Retry possible)
     retryable: bool = False
     error: BotError | None = None
+    notes: tuple[str, ...] = ()  # localized remarks, as on a result (a GIF's still was used)
 
 
 Outcome = Success | Failure

@@ -50,6 +50,8 @@ class ImageSource:
     # The platform produced these bytes itself and they arrived whole (a Telegram photo):
     # headers are still checked, the full decode is skipped.
     trusted: bool = False
+    # A still frame standing in for an animation the platform converted (Telegram's GIFs).
+    still_of_animation: bool = False
 
     @classmethod
     def from_bytes(cls, data: bytes, mime_type: str | None = None, name: str = "") -> ImageSource:

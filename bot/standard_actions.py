@@ -33,7 +33,8 @@ async def _original(engine: Engine, press: PressContext, arg: str) -> None:
         await press.reply.notify(messages.text("unknown_result", press.locale))
         return
     await press.reply.acknowledge()
-    await press.reply.send_files(images, messages.text("original_caption", press.locale))
+    caption = messages.text("original_caption", press.locale)
+    await press.reply.send_files(images, caption, f"bananabot-{turn_id}")
 
 
 async def _forget(engine: Engine, press: PressContext, arg: str) -> None:

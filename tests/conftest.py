@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from bot.app import open_engine
+from bot.cards import Card
 from bot.config import Settings, parse_settings
 from bot.engine import Engine
 from bot.outcome import Failure, Outcome, Success
@@ -66,15 +67,18 @@ class RecordingOutbox:
 
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
+        self.cards: list[Card] = []
         self.queue_positions: list[int] = []
         self.posted: list[str] = []
 
     async def queued(self, position: int) -> None:
         self.queue_positions.append(position)
 
-    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+    async def deliver(self, card: Card) -> Sequence[str]:
         message_id = f"bot-{next(_ids)}"
-        self.outcomes.append(outcome)
+        assert card.outcome is not None
+        self.cards.append(card)
+        self.outcomes.append(card.outcome)
         self.posted.append(message_id)
         return [message_id]
 

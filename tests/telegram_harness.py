@@ -19,6 +19,14 @@ from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import Call, TelegramFake
 
 
+def button(message: dict[str, Any], label: str) -> str:
+    """The callback data of the button labelled `label` under a posted message."""
+    rows = message["reply_markup"]["inline_keyboard"]
+    datas = [b["callback_data"] for row in rows for b in row if b["text"] == label]
+    assert datas, f"no {label!r} button in {rows}"
+    return str(datas[0])
+
+
 def telegram_settings(
     data_dir: Path, gemini: GeminiFake, tg: TelegramFake, **gemini_options: Any
 ) -> Settings:

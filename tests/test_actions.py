@@ -33,7 +33,7 @@ class RecordingReply:
     def __init__(self) -> None:
         self.acknowledged = 0
         self.notices: list[str] = []
-        self.files: list[tuple[Sequence[ResultImage], str]] = []
+        self.files: list[tuple[Sequence[ResultImage], str, str]] = []
         self.replaced: list[str] = []
         self.steps = RecordingOutbox()
 
@@ -46,8 +46,8 @@ class RecordingReply:
     async def outbox(self) -> RecordingOutbox:
         return self.steps
 
-    async def send_files(self, images: Sequence[ResultImage], caption: str) -> None:
-        self.files.append((images, caption))
+    async def send_files(self, images: Sequence[ResultImage], caption: str, stem: str) -> None:
+        self.files.append((images, caption, stem))
 
     async def replace(self, text: str) -> None:
         self.replaced.append(text)

@@ -34,16 +34,16 @@ async def test_retry_on_a_result_posted_before_a_restart(
     # A new process: new engine over the same data directory, new client, same Discord.
     async with serving(settings):
         assert dc.connected == 1
-        press = await dc.press_button(result, "bb:retry:2")
+        press = await dc.press_button(result, "bb2:r:2")
         [variant] = await dc.wait_for_followup(press)
-        original = await dc.press_button(result, "bb:original:2")
+        original = await dc.press_button(result, "bb2:o:2")
         [lossless] = await dc.wait_for_followup(original)
 
     assert press.callback_types == [5]
     first, second = gemini.requests
     assert texts_of(second) == texts_of(first) == [("user", ["a lemon tree"])]
     assert attachment_bytes(dc, variant) == [second.result_image]
-    assert button_ids(variant) == ["bb:retry:3", "bb:original:3"]  # a sibling answer
+    assert button_ids(variant) == ["bb2:r:3", "bb2:o:3"]  # a sibling answer
     assert int(lossless["flags"]) & FLAG_EPHEMERAL
     assert lossless["content"] == "Original, lossless."
     assert attachment_bytes(dc, lossless) == [first.result_image]
@@ -56,7 +56,7 @@ async def test_retry_after_a_failure_tries_the_stored_instruction_again(
     async with serving(bot_settings(tmp_path / "data", gemini, dc)):
         inter = await dc.slash_command("imagine", {"prompt": "a kite"})
         [failure] = await dc.wait_for_followup(inter)
-        press = await dc.press_button(failure, "bb:retry:1")
+        press = await dc.press_button(failure, "bb2:r:1")
         [result] = await dc.wait_for_followup(press)
 
     assert failure["content"] == "Gemini is unavailable right now. Please try again shortly."
@@ -73,7 +73,7 @@ async def test_buttons_check_access_for_the_person_who_clicks(
     async with serving(bot_settings(tmp_path / "data", gemini, dc, access=access)):
         inter = await dc.slash_command("imagine", {"prompt": "a boat"})
         [result] = await dc.wait_for_followup(inter)
-        press = await dc.press_button(result, "bb:retry:2", user=stranger)
+        press = await dc.press_button(result, "bb2:r:2", user=stranger)
         refusal = await ephemeral_answer(dc, press)
 
     assert refusal["content"] == "Sorry, you are not allowed to use this bot here."
@@ -91,7 +91,7 @@ async def test_an_oversized_result_comes_as_a_jpeg_preview_and_original_explains
     async with serving(bot_settings(tmp_path / "data", gemini, dc)):
         inter = await dc.slash_command("imagine", {"prompt": "static noise"})
         [result] = await dc.wait_for_followup(inter)
-        press = await dc.press_button(result, "bb:original:2")
+        press = await dc.press_button(result, "bb2:o:2")
         note = await ephemeral_answer(dc, press)
 
     [attachment] = result["attachments"]
@@ -101,6 +101,6 @@ async def test_an_oversized_result_comes_as_a_jpeg_preview_and_original_explains
     assert preview[:3] == b"\xff\xd8\xff"  # a JPEG
     assert "-# JPEG preview: the lossless PNG" in result["content"]
     assert "200 KB" in result["content"]
-    assert button_ids(result) == ["bb:retry:2", "bb:original:2"]
+    assert button_ids(result) == ["bb2:r:2", "bb2:o:2"]
     assert "cannot be sent in this channel" in note["content"]
     assert note["attachments"] == []

@@ -49,7 +49,7 @@ async def test_edit_defers_then_follows_up_with_the_result_and_buttons(
     assert request.images == [red, blue]  # both attachments, in the user's order
     assert texts_of(request) == [("user", ["blend them"])]
     assert attachment_bytes(dc, result) == [request.result_image]
-    assert button_ids(result) == ["bb:retry:2", "bb:original:2"]
+    assert button_ids(result) == ["bb2:r:2", "bb2:o:2"]
     assert button_labels(result) == ["Retry", "Original"]
 
 
@@ -80,7 +80,7 @@ async def test_a_long_text_answer_is_split_over_messages(
 
     assert len(first["content"]) <= 2000
     assert first["content"].startswith("The model answered without an image:")
-    assert button_ids(first) == ["bb:retry:2"]  # no Original for a text answer
+    assert button_ids(first) == ["bb2:r:2"]  # no Original for a text answer
     assert button_ids(second) == []
     assert (first["content"] + " " + second["content"]).endswith("watercolor, oil, ink.")
 
@@ -181,7 +181,7 @@ async def test_chinese_locale_gets_chinese_failure_and_buttons(
 
     assert "出于安全原因" in answer["content"]
     assert button_labels(answer) == ["重试"]  # a blocked step can be retried
-    assert button_ids(answer) == ["bb:retry:1"]  # the stored user turn
+    assert button_ids(answer) == ["bb2:r:1"]  # the stored user turn
     assert "使用 Google 的 Gemini 图像模型编辑图片" in help_text["content"]
 
 
@@ -266,7 +266,7 @@ async def test_forget_asks_first_and_only_the_asker_can_confirm(
         await dc.wait_for_callback(confirm)
         still_linked = await engine.is_linked(ChatKey("discord", str(dc.channel_id)), result["id"])
 
-    assert custom_id == f"bb:forget:{dc.user_id}"
+    assert custom_id == f"bb2:f:{dc.user_id}"
     assert asked.callbacks[0]["data"]["content"].startswith("Delete everything you sent me")
     assert refusal["content"] == "This button is for the person who asked."
     assert confirm.callback_types == [7]  # the confirmation message is replaced
@@ -289,7 +289,7 @@ async def test_expired_interaction_token_falls_back_to_the_channel(
     assert [c.status for c in dc.calls_to("POST", r"^/webhooks/")] == [404]
     assert posted["content"].startswith(f"<@{dc.user_id}>")
     assert attachment_bytes(dc, posted) == [gemini.requests[0].result_image]
-    assert button_ids(posted) == ["bb:retry:2", "bb:original:2"]
+    assert button_ids(posted) == ["bb2:r:2", "bb2:o:2"]
 
 
 async def test_queue_position_is_shown_then_replaced_by_the_result(
@@ -311,7 +311,7 @@ async def test_queue_position_is_shown_then_replaced_by_the_result(
     assert second.original["content"] == "Here is your edited image."
     # Both answers are stored after the model slot is released, in either order.
     turns = {button_ids(m)[0] for m in (first_result, second.original)}
-    assert turns == {"bb:retry:3", "bb:retry:4"}
+    assert turns == {"bb2:r:3", "bb2:r:4"}
     assert second.followups == []  # the result took the place of the status
 
 

@@ -107,6 +107,6 @@ async def test_a_step_cut_short_is_announced_with_retry_at_the_next_start(
 
     assert notice["content"].startswith("I was restarted while working on this.")
     assert notice["message_reference"]["message_id"] == asked["id"]
-    assert button_ids(notice) == ["bb:retry:1"]
+    assert button_ids(notice) == ["bb2:r:1"]
     assert gemini.requests[-1].contents == gemini.requests[0].contents
     assert attachment_bytes(dc, result) == [gemini.requests[-1].result_image]

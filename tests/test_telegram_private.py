@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.conftest import photo
 from tests.fakes.gemini import GeminiFake, Reply
 from tests.fakes.telegram import TelegramFake
-from tests.telegram_harness import running_bot, telegram_settings
+from tests.telegram_harness import button, running_bot, telegram_settings
 
 
 def user_parts(gemini: GeminiFake, n: int) -> list[list[tuple[str | None, bytes | None]]]:
@@ -83,7 +83,7 @@ async def test_reply_to_an_older_result_branches_and_survives_restart(
             branch = tg.send_user_message(chat, alice, text="make it red", reply_to=result_1)
             result_3 = bot.posted(await bot.reply_to(branch))
             # Retry on the branch's result, pressed after the restart: a sibling answer.
-            tg.press_button(chat, alice, result_3, f"r:{_turn_of(result_3)}")
+            tg.press_button(chat, alice, result_3, button(result_3, "Retry"))
             await tg.wait_for(lambda t: len(t.calls_of("sendPhoto")) == 4, timeout=15)
             assert tg.calls_of("answerCallbackQuery")
     r1, r2, r3, r4 = gemini.requests
@@ -95,14 +95,6 @@ async def test_reply_to_an_older_result_branches_and_survives_restart(
     assert r4.contents == r3.contents  # Retry: same user turn, answered again
 
 
-def _turn_of(message: dict[str, object]) -> int:
-    """The turn id a result's Retry button carries."""
-    markup = message["reply_markup"]
-    assert isinstance(markup, dict)
-    data = markup["inline_keyboard"][0][0]["callback_data"]
-    return int(data.removeprefix("r:"))
-
-
 async def test_original_button_sends_the_lossless_png(tmp_path: Path, gemini: GeminiFake) -> None:
     async with TelegramFake() as tg:
         alice = tg.user(1, "Alice")
@@ -110,7 +102,7 @@ async def test_original_button_sends_the_lossless_png(tmp_path: Path, gemini: Ge
         async with running_bot(tg, telegram_settings(tmp_path, gemini, tg)) as bot:
             sent = tg.send_user_message(chat, alice, photo=photo(), caption="blue")
             result = bot.posted(await bot.reply_to(sent))
-            tg.press_button(chat, alice, result, f"o:{_turn_of(result)}")
+            tg.press_button(chat, alice, result, button(result, "Original"))
             document = await tg.wait_for_call("sendDocument")
     assert document.upload("document") == gemini.requests[0].result_image
     assert document.file_meta["document"][0].endswith(".png")

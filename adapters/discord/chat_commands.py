@@ -9,10 +9,10 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.boundary import Guard, answer, bad_choice
+from adapters.discord.outbox import MISSING
 from adapters.discord.scope import Scope, interaction_scope
 from adapters.discord.steps import matching_choices
-from adapters.discord.views import ForgetButton
-from bot import messages
+from adapters.discord.views import action_view
 from bot.config import DiscordSettings
 from bot.engine import Engine
 
@@ -79,22 +79,9 @@ class ChatCommands:
         """Ask the caller to confirm deleting everything they sent (a button only they see)."""
         async with self._guard.interaction(interaction, "/forget"):
             scope = await self._scope(interaction)
-            view = discord.ui.View(timeout=None)
-            label = messages.text("forget_button", scope.locale)
-            view.add_item(ForgetButton(interaction.user.id, label))
-            content = messages.text("forget_confirm", scope.locale)
-            await interaction.response.send_message(content, view=view, ephemeral=True)
-
-    async def forget_confirmed(self, interaction: Interaction, owner_id: int) -> None:
-        """The confirm button: delete the caller's turns (only the caller may press it)."""
-        async with self._guard.interaction(interaction, "Delete my data"):
-            scope = await self._scope(interaction)
-            if interaction.user.id != owner_id:
-                await answer(interaction, messages.text("not_your_button", scope.locale))
-                return
-            count = await self._engine.forget(scope.chat, scope.author)
-            done = messages.text("forget_done", scope.locale, count=count)
-            await interaction.response.edit_message(content=done, view=None)
+            card = await self._engine.forget_card(scope.chat, scope.author)
+            view = action_view(card.buttons) or MISSING
+            await interaction.response.send_message(card.text, view=view, ephemeral=True)
 
     async def help(self, interaction: Interaction) -> None:
         """How to use the bot here."""

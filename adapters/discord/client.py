@@ -17,14 +17,10 @@ from adapters.discord.conversation import Conversation
 from adapters.discord.event_parsing import Parser, skip_unparsable
 from adapters.discord.outbox import NO_PINGS, ChannelOutbox
 from adapters.discord.parsing import PLATFORM
+from adapters.discord.presses import PressRouter
 from adapters.discord.steps import InteractionSteps
-from adapters.discord.views import (
-    ButtonHandler,
-    ForgetButton,
-    OriginalButton,
-    RetryButton,
-    is_our_button,
-)
+from adapters.discord.views import ActionButton, PressHandler, is_our_button
+from bot import messages
 from bot.engine import Engine
 from bot.request import ChatKey
 
@@ -83,23 +79,6 @@ async def _no_choices(interaction: Interaction, error: app_commands.AppCommandEr
         log.info("could not answer autocomplete %s (Discord code %s)", interaction.id, exc.code)
 
 
-class ButtonRouter:
-    """Sends each persistent button's click to whoever handles it."""
-
-    def __init__(self, steps: InteractionSteps, chat_commands: ChatCommands) -> None:
-        self._steps = steps
-        self._chat_commands = chat_commands
-
-    async def retry(self, interaction: Interaction, turn_id: int) -> None:
-        await self._steps.retry(interaction, turn_id)
-
-    async def original(self, interaction: Interaction, turn_id: int) -> None:
-        await self._steps.original(interaction, turn_id)
-
-    async def forget(self, interaction: Interaction, owner_id: int) -> None:
-        await self._chat_commands.forget_confirmed(interaction, owner_id)
-
-
 class BananaClient(discord.Client):
     """Routes messages to the conversation and interactions to the steps."""
 
@@ -123,7 +102,7 @@ class BananaClient(discord.Client):
         self._conversation = conversation
         self._steps = steps
         self._chat_commands = chat_commands
-        self._buttons = ButtonRouter(steps, chat_commands)
+        self._presses = PressRouter(engine, guard)
         self._guard = guard
         self._connected = ready  # not `_ready`: discord.Client uses that name
         self._stale: set[int] = set()  # interactions nobody here will answer
@@ -163,18 +142,18 @@ class BananaClient(discord.Client):
             custom_id,
         )
         async with self._guard.interaction(interaction, "stale button"):
-            gone = texts.text("button_gone", interaction.locale.value)
+            gone = messages.text("button_expired", interaction.locale.value)
             await interaction.response.send_message(gone, ephemeral=True)
 
     @property
-    def buttons(self) -> ButtonHandler:
-        """Who handles persistent button clicks (see `views.ButtonHost`)."""
-        return self._buttons
+    def presses(self) -> PressHandler:
+        """Who runs clicked action buttons (see `views.PressHost`)."""
+        return self._presses
 
     async def setup_hook(self) -> None:
         # Logged in, gateway not connected yet: no event runs, so no step is in flight.
         register_commands(self.tree, self._steps, self._chat_commands)
-        self.add_dynamic_items(RetryButton, OriginalButton, ForgetButton)
+        self.add_dynamic_items(ActionButton)
         try:
             synced = await self.tree.sync()
         except discord.HTTPException:

@@ -20,9 +20,9 @@ from adapters.discord.parsing import (
 )
 from adapters.discord.scope import Scope, scope_for
 from bot import messages
+from bot.cards import Card
 from bot.config import DiscordSettings
 from bot.engine import Engine
-from bot.outcome import Failure, FailureKind
 from bot.request import EditRequest
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Conversation:
             # Refused before any download or model call; nothing is stored or charged. Those
             # who may not use the bot hear that from the engine instead.
             not_an_image = messages.text("image_not_an_image", scope.locale)
-            await outbox.deliver(Failure(FailureKind.INPUT, not_an_image))
+            await outbox.deliver(Card(not_an_image))
             return
         wants_thread = plan.new_lineage and bool(incoming.text or images)
         if wants_thread and self._opens_thread(message, scope):

@@ -15,9 +15,9 @@ import discord
 from adapters.discord import texts
 from adapters.discord.boundary import NEEDED_PERMISSIONS, fallback_channel, token_gone
 from adapters.discord.posts import DEFAULT_UPLOAD_LIMIT, Post, compose
-from adapters.discord.views import result_view
+from adapters.discord.views import action_view
 from bot import messages
-from bot.outcome import Outcome
+from bot.cards import Card
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ class ChannelOutbox:
         except discord.HTTPException:
             log.warning("could not show the queue position", exc_info=True)
 
-    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+    async def deliver(self, card: Card) -> Sequence[str]:
         await self._clear_status()
         prefix = f"{self._mention.mention} " if self._mention is not None else ""
-        posts = await compose(outcome, self._locale, upload_limit_of(self._channel), prefix)
+        posts = await compose(card, self._locale, upload_limit_of(self._channel), prefix)
         return await self.send(posts)
 
     async def send(self, posts: Sequence[Post]) -> list[str]:
@@ -72,7 +72,7 @@ class ChannelOutbox:
                 message = await self._channel.send(
                     post.content or None,
                     files=[u.file() for u in post.uploads] or MISSING,
-                    view=result_view(post.buttons, self._locale) or MISSING,
+                    view=action_view(post.buttons) or MISSING,
                     **addressing,
                 )
             except discord.Forbidden as exc:
@@ -134,12 +134,12 @@ class InteractionOutbox:
         except discord.HTTPException:
             log.warning("could not show the queue position", exc_info=True)
 
-    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+    async def deliver(self, card: Card) -> Sequence[str]:
         interaction = self._interaction
         if interaction.is_expired():
             log.info("interaction %s expired; posting in the channel", interaction.id)
         else:
-            posts = await compose(outcome, self._locale, interaction.filesize_limit)
+            posts = await compose(card, self._locale, interaction.filesize_limit)
             try:
                 return await self._follow_up(posts)
             except discord.HTTPException as exc:
@@ -150,14 +150,12 @@ class InteractionOutbox:
                 else:
                     log.warning("follow-up failed; posting in the channel", exc_info=True)
         channel = fallback_channel(interaction)
-        return await ChannelOutbox(channel, self._locale, mention=interaction.user).deliver(
-            outcome
-        )
+        return await ChannelOutbox(channel, self._locale, mention=interaction.user).deliver(card)
 
     async def _follow_up(self, posts: Sequence[Post]) -> list[str]:
         ids: list[str] = []
         for index, post in enumerate(posts):
-            view = result_view(post.buttons, self._locale) or MISSING
+            view = action_view(post.buttons) or MISSING
             files = [u.file() for u in post.uploads]
             if index == 0 and self._status_shown:
                 # The queue status took the deferred message; the result replaces it.

@@ -67,8 +67,12 @@ def chat_key(channel: discord.abc.Snowflake, guild_id: int | None = None) -> Cha
 
     The guild (when known from `channel` or given) scopes access lists and the daily pool.
     """
-    thread_id = str(channel.id) if isinstance(channel, discord.Thread) else None
-    return ChatKey(PLATFORM, str(channel.id), thread_id, _guild_id(channel, guild_id))
+    if isinstance(channel, discord.Thread):
+        # A thread keeps its own lineages and uses its channel's settings.
+        parent = str(channel.parent_id) if channel.parent_id else None
+        guild = _guild_id(channel, guild_id)
+        return ChatKey(PLATFORM, str(channel.id), str(channel.id), guild, parent_id=parent)
+    return ChatKey(PLATFORM, str(channel.id), None, _guild_id(channel, guild_id))
 
 
 def settings_key(channel: discord.abc.Snowflake, guild_id: int | None = None) -> ChatKey:

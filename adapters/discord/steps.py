@@ -7,7 +7,6 @@ within Discord's 3 seconds, and only then lets the engine download and call the 
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 
@@ -24,7 +23,6 @@ from adapters.discord.parsing import (
     settings_key,
 )
 from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
-from adapters.discord.posts import human_size
 from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
 from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
@@ -124,45 +122,6 @@ class InteractionSteps:
                 return
             reply_to = str(target.message_id) if target.linked else None
             await self._start(interaction, scope, prompt, image_sources(target.images), reply_to)
-
-    # result buttons ------------------------------------------------------------------------------
-
-    async def retry(self, interaction: Interaction, turn_id: int) -> None:
-        """Retry: a new variant of a result, or another attempt at a failed step."""
-        async with self._guard.interaction(interaction, "Retry"):
-            scope = await self._scope(interaction)
-            if not await self._admitted(interaction, scope):
-                return
-            outbox = await deferred_outbox(interaction, scope)
-            # In a thread, the channel's settings travel as options (threads have none).
-            await self._engine.retry(scope.chat, scope.author, turn_id, outbox, scope.options)
-
-    async def original(self, interaction: Interaction, turn_id: int) -> None:
-        """Original: the stored lossless PNG, to the caller only."""
-        async with self._guard.interaction(interaction, "Original"):
-            scope = await self._scope(interaction)
-            if not await self._admitted(interaction, scope):
-                return
-            await interaction.response.defer(thinking=True, ephemeral=True)
-            images = await self._engine.original(scope.chat, turn_id)
-            if not images:
-                await answer(interaction, messages.text("unknown_result", scope.locale))
-                return
-            limit = interaction.filesize_limit
-            for index, image in enumerate(images, start=1):
-                if len(image.data) > limit:
-                    note = texts.text(
-                        "original_too_large",
-                        scope.locale,
-                        size=human_size(len(image.data)),
-                        limit=human_size(limit),
-                    )
-                    await interaction.followup.send(note, ephemeral=True)
-                    continue
-                suffix = f"-{index}" if len(images) > 1 else ""
-                file = discord.File(io.BytesIO(image.data), f"original-{turn_id}{suffix}.png")
-                caption = messages.text("original_caption", scope.locale)
-                await interaction.followup.send(caption, file=file, ephemeral=True)
 
     # shared -------------------------------------------------------------------------------------
 

@@ -51,7 +51,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "{limit} upload limit here, so it cannot be sent in this channel.",
         "missing_permissions": "I am missing permissions in this channel: {names}. Ask an "
         "admin to grant them.",
-        "button_gone": "This button is no longer active.",
         "command_gone": "This command is no longer available.",
     },
     messages.ZH: {
@@ -87,7 +86,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "original_too_large": "原图 PNG 为 {size}，超过了此处 {limit} "
         "的上传上限，无法在此频道发送。",
         "missing_permissions": "我在此频道缺少权限：{names}。请让管理员授予。",
-        "button_gone": "这个按钮已失效。",
         "command_gone": "此命令已不再可用。",
     },
 }

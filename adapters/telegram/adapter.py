@@ -10,8 +10,6 @@ from urllib.parse import urlparse
 
 from telegram import (
     BotCommand,
-    CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyParameters,
@@ -32,8 +30,9 @@ from telegram.request import HTTPXRequest
 
 from adapters.telegram import strings
 from adapters.telegram.albums import AlbumCollector
-from adapters.telegram.outbox import ORIGINAL_PREFIX, RETRY_PREFIX, Place, TelegramOutbox
+from adapters.telegram.outbox import Place, TelegramOutbox, keyboard, place_of
 from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
+from adapters.telegram.presses import TelegramPress, place_for_button
 from adapters.telegram.sending import ChatActions, answer_query, call
 from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
 from adapters.telegram.updates import TolerantBot
@@ -54,7 +53,6 @@ POOL_TIMEOUT_S = 30.0
 UPLOADS_IN_FLIGHT = 16  # photo uploads are the heaviest requests: bound them like downloads
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 COMMAND_NAMES = ("start", "help", "edit", "imagine", "new", "settings", "usage", "forget")
-FORGET_PREFIX = "f:"
 
 
 def chat_key(message: Message) -> ChatKey:
@@ -66,12 +64,6 @@ def chat_key(message: Message) -> ChatKey:
 def author_of(user: User) -> Author:
     """The core's view of a Telegram user."""
     return Author(str(user.id), user.full_name, user.language_code)
-
-
-def place_of(message: Message, reply_to: int | None = None) -> Place:
-    """Reply in the same chat and topic; `message_thread_id` only for real topic messages."""
-    thread = message.message_thread_id if message.is_topic_message else None
-    return Place(message.chat.id, thread, reply_to or message.message_id)
 
 
 class TelegramAdapter:
@@ -261,15 +253,8 @@ class TelegramAdapter:
         elif action is Action.USAGE:
             await self._say(message, await self._engine.usage_text(chat, author))
         elif action is Action.FORGET:
-            button = InlineKeyboardButton(
-                messages.text("forget_button", locale),
-                callback_data=f"{FORGET_PREFIX}{message.from_user.id}",
-            )
-            await self._say(
-                message,
-                messages.text("forget_confirm", locale),
-                InlineKeyboardMarkup([[button]]),
-            )
+            card = await self._engine.forget_card(chat, author)
+            await self._say(message, card.text, keyboard(card.buttons))
         elif action is Action.SETTINGS:
             if await self._may_change_settings(message.chat.type, chat, author):
                 await self._settings_menu.show(message, chat, locale)
@@ -318,18 +303,11 @@ class TelegramAdapter:
             linked_message_ids=tuple(album_ids),
         )
         place = place_of(message)
-        notes = (
-            (strings.text("gif_still_used", locale),)
-            if any(image.still_of_animation for image in images)
-            else ()
-        )
         async with self._actions.showing(place.chat_id, place.thread_id):
-            await self._engine.handle(request, self._outbox(place, locale, notes))
+            await self._engine.handle(request, self._outbox(place, locale))
 
-    def _outbox(
-        self, place: Place, locale: str | None, notes: tuple[str, ...] = ()
-    ) -> TelegramOutbox:
-        return TelegramOutbox(self._app.bot, place, locale, self._uploads, notes)
+    def _outbox(self, place: Place, locale: str | None) -> TelegramOutbox:
+        return TelegramOutbox(self._app.bot, place, locale, self._uploads)
 
     def _source(self, image: TelegramImage) -> ImageSource:
         bot = self._app.bot
@@ -350,7 +328,14 @@ class TelegramAdapter:
 
         # Telegram's own photos are valid JPEGs it encoded: the full decode check is skipped.
         trusted = image.encoded_by_telegram
-        return ImageSource(fetch, image.file_size, image.mime_type, image.file_id, trusted)
+        return ImageSource(
+            fetch,
+            image.file_size,
+            image.mime_type,
+            image.file_id,
+            trusted,
+            still_of_animation=image.still_of_animation,
+        )
 
     async def _say(
         self, message: Message, text: str, markup: InlineKeyboardMarkup | None = None
@@ -387,45 +372,25 @@ class TelegramAdapter:
         if query is None or query.data is None or query.message is None:
             return
         message = query.message
-        chat = ChatKey("telegram", str(message.chat.id))
         author = author_of(query.from_user)
-        locale = await self._engine.locale(chat, author)
-        data = query.data
-        if data.startswith(FORGET_PREFIX):
-            await self._forget(query, chat, author, locale, data.removeprefix(FORGET_PREFIX))
-            return
-        if data.startswith(SETTINGS_PREFIX):
+        if query.data.startswith(SETTINGS_PREFIX):
+            chat = ChatKey("telegram", str(message.chat.id))
+            locale = await self._engine.locale(chat, author)
             allowed = await self._may_change_settings(message.chat.type, chat, author)
             if not allowed:
                 await answer_query(query, strings.text("settings_admins_only", locale), alert=True)
                 return
             await self._settings_menu.press(query, chat, locale)
             return
-        prefix, _, number = data.partition(":")
-        if not number.isdigit():
-            await answer_query(query)
-            return
-        turn_id = int(number)
-        if f"{prefix}:" == RETRY_PREFIX:
-            await answer_query(query)
-            await self._retry(query, chat, author, locale, turn_id)
-        elif f"{prefix}:" == ORIGINAL_PREFIX:
-            await self._original(query, chat, author, locale, turn_id)
-        else:
-            await answer_query(query)
-
-    async def _forget(
-        self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, owner: str
-    ) -> None:
-        if owner != author.user_id:  # only the person who asked may confirm
-            await answer_query(query, messages.text("not_your_button", locale), alert=True)
-            return
-        await answer_query(query)
-        count = await self._engine.forget(chat, author)
-        try:
-            await query.edit_message_text(messages.text("forget_done", locale, count=count))
-        except TelegramError as exc:
-            log.info("telegram: could not confirm /forget: %s", exc)
+        place = place_for_button(query)
+        thread = str(place.thread_id) if place.thread_id else None
+        chat = ChatKey("telegram", str(message.chat.id), thread)
+        locale = await self._engine.locale(chat, author)
+        press = TelegramPress(
+            self._app.bot, query, self._actions, lambda place: self._outbox(place, locale)
+        )
+        async with press:
+            await self._engine.press(query.data, chat, author, press)
 
     async def _announce_interrupted(self) -> None:
         def outbox_for(
@@ -435,62 +400,6 @@ class TelegramAdapter:
             return self._outbox(Place(int(chat.chat_id), None, reply_to), locale)
 
         await self._engine.announce_interrupted("telegram", outbox_for)
-
-    def _place_for_button(self, query: CallbackQuery) -> Place:
-        message = query.message
-        assert message is not None
-        if isinstance(message, Message):
-            # Answer the user's original message when the result still shows it.
-            user_message = message.reply_to_message
-            reply_to = user_message.message_id if user_message else message.message_id
-            return place_of(message, reply_to)
-        return Place(message.chat.id, None, None)
-
-    async def _retry(
-        self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, turn_id: int
-    ) -> None:
-        place = self._place_for_button(query)
-        chat = ChatKey(
-            chat.platform, chat.chat_id, str(place.thread_id) if place.thread_id else None
-        )
-        async with self._actions.showing(place.chat_id, place.thread_id):
-            await self._engine.retry(chat, author, turn_id, self._outbox(place, locale))
-
-    async def _original(
-        self, query: CallbackQuery, chat: ChatKey, author: Author, locale: str | None, turn_id: int
-    ) -> None:
-        if not self._engine.access.allows(chat, author):
-            await answer_query(query, messages.text("access_denied", locale), alert=True)
-            return
-        images = await self._engine.original(chat, turn_id)
-        if not images:
-            await answer_query(query, messages.text("unknown_result", locale), alert=True)
-            return
-        await answer_query(query)
-        message = query.message
-        assert message is not None
-        place = Place(
-            message.chat.id,
-            message.message_thread_id
-            if isinstance(message, Message) and message.is_topic_message
-            else None,
-            message.message_id,
-        )
-        for n, image in enumerate(images, start=1):
-            extension = "png" if image.mime_type == "image/png" else image.mime_type.split("/")[-1]
-            await call(
-                lambda image=image, n=n, extension=extension: self._app.bot.send_document(  # type: ignore[misc]
-                    place.chat_id,
-                    image.data,
-                    filename=f"bananabot-{turn_id}-{n}.{extension}",
-                    caption=messages.text("original_caption", locale),
-                    message_thread_id=place.thread_id,
-                    reply_parameters=ReplyParameters(
-                        message_id=message.message_id, allow_sending_without_reply=True
-                    ),
-                ),
-                what="sendDocument",
-            )
 
     # errors -------------------------------------------------------------------------------------
 

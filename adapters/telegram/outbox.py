@@ -1,9 +1,8 @@
-"""Post engine outcomes into a Telegram chat: photos with captions and buttons, as replies."""
+"""Post core cards into a Telegram chat: photos with captions and buttons, as replies."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,29 +19,24 @@ from telegram.error import Forbidden, TelegramError
 
 from adapters.telegram.sending import call, photo_preview
 from bot import messages
-from bot.outcome import Failure, FailureKind, Outcome, Success
+from bot.actions import Button
+from bot.cards import Card
+from bot.outcome import ResultImage
 from bot.textsplit import split_text
 
 log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
-RETRY_PREFIX = "r:"
-ORIGINAL_PREFIX = "o:"
 
 
-def result_buttons(turn_id: int, locale: str | None, *, original: bool) -> InlineKeyboardMarkup:
-    """Retry (and Original) buttons; their callback data is all the state they need."""
-    row = [
-        InlineKeyboardButton(messages.text("retry_button", locale), callback_data=f"r:{turn_id}")
-    ]
-    if original:
-        row.append(
-            InlineKeyboardButton(
-                messages.text("original_button", locale), callback_data=f"o:{turn_id}"
-            )
-        )
-    return InlineKeyboardMarkup([row])
+def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+    """A card's buttons as one row of inline buttons; the payload is the callback data."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.payload) for b in buttons]]
+    )
 
 
 @dataclass(slots=True)
@@ -54,26 +48,22 @@ class Place:
     reply_to: int | None
 
 
-class TelegramOutbox:
-    """The engine's outbox for one Telegram request.
+def place_of(message: Message, reply_to: int | None = None) -> Place:
+    """Reply in the same chat and topic; `message_thread_id` only for real topic messages."""
+    thread = message.message_thread_id if message.is_topic_message else None
+    return Place(message.chat.id, thread, reply_to or message.message_id)
 
-    `notes` are the adapter's own remarks on how it read the request (a GIF's still frame
-    stood in for it); they join the core's notes on a result, or the "tell me what to do".
-    """
+
+class TelegramOutbox:
+    """The engine's outbox for one Telegram request."""
 
     def __init__(
-        self,
-        bot: Bot,
-        place: Place,
-        locale: str | None,
-        uploads: asyncio.Semaphore,
-        notes: tuple[str, ...] = (),
+        self, bot: Bot, place: Place, locale: str | None, uploads: asyncio.Semaphore
     ) -> None:
         self._bot = bot
         self._place = place
         self._locale = locale
         self._uploads = uploads  # shared by the adapter: photo uploads in flight
-        self._notes = notes
         self._status: Message | None = None
 
     def _reply(self, to: int | None = None) -> ReplyParameters | None:
@@ -105,43 +95,20 @@ class TelegramOutbox:
             except TelegramError as exc:
                 log.debug("could not remove the status message: %s", exc)
 
-    def _with_notes(self, outcome: Outcome) -> Outcome:
-        if not self._notes:
-            return outcome
-        if isinstance(outcome, Success):
-            return dataclasses.replace(outcome, notes=(*outcome.notes, *self._notes))
-        if outcome.kind is FailureKind.NEED_INSTRUCTION:  # the picture was taken: say how
-            return dataclasses.replace(
-                outcome, message="\n\n".join((outcome.message, *self._notes))
-            )
-        return outcome
-
-    async def deliver(self, outcome: Outcome) -> Sequence[str]:
+    async def deliver(self, card: Card) -> Sequence[str]:
         await self._clear_status()
-        outcome = self._with_notes(outcome)
+        body = "\n\n".join(part for part in (card.text, *card.notes) if part)
+        markup = keyboard(card.buttons)
         try:
-            if isinstance(outcome, Failure):
-                posted = await self._post_failure(outcome)
-            elif outcome.images:
-                posted = await self._post_images(outcome)
+            if card.images:
+                posted = await self._post_images(card.images, body, markup)
             else:
-                posted = await self._post_text(
-                    outcome.text,
-                    result_buttons(outcome.model_turn_id, self._locale, original=False),
-                )
+                posted = await self._post_text(body, markup)
         except Forbidden as exc:
             # Blocked by the user or removed from the group: nothing to tell anyone.
             log.warning("chat %s refuses messages: %s", self._place.chat_id, exc)
             return []
         return [str(message.message_id) for message in posted]
-
-    async def _post_failure(self, failure: Failure) -> list[Message]:
-        markup = (
-            result_buttons(failure.user_turn_id, self._locale, original=False)
-            if failure.retryable and failure.user_turn_id is not None
-            else None
-        )
-        return await self._post_text(failure.message, markup)
 
     async def _post_text(
         self, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None = None
@@ -163,13 +130,13 @@ class TelegramOutbox:
             posted.append(message)
         return posted
 
-    async def _post_images(self, success: Success) -> list[Message]:
-        body = "\n\n".join(part for part in (success.text, *success.notes) if part)
+    async def _post_images(
+        self, images: Sequence[ResultImage], body: str, markup: InlineKeyboardMarkup | None
+    ) -> list[Message]:
         chunks = split_text(body, MESSAGE_LIMIT, first_limit=CAPTION_LIMIT)
         caption, rest = (chunks[0], chunks[1:]) if chunks else (None, [])
-        markup = result_buttons(success.model_turn_id, self._locale, original=True)
         previews = await asyncio.gather(
-            *(asyncio.to_thread(photo_preview, image.data) for image in success.images)
+            *(asyncio.to_thread(photo_preview, image.data) for image in images)
         )
         async with self._uploads:
             return await self._upload(previews, caption, rest, markup)
@@ -179,7 +146,7 @@ class TelegramOutbox:
         previews: Sequence[bytes],
         caption: str | None,
         rest: Sequence[str],
-        markup: InlineKeyboardMarkup,
+        markup: InlineKeyboardMarkup | None,
     ) -> list[Message]:
         if len(previews) == 1:
             photo = await call(

@@ -46,7 +46,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "cmd_settings": "Aspect ratio, size, model, language",
         "cmd_usage": "Your usage today",
         "cmd_forget": "Delete everything you sent me",
-        "gif_still_used": "I used a still frame of your GIF.",
         "gif_without_still": "I can only edit still pictures, and Telegram turned this GIF into "
         "an animation without a still frame I could use. Send a JPEG, PNG, WebP or HEIC picture.",
     },
@@ -88,7 +87,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "cmd_settings": "宽高比、尺寸、模型、语言",
         "cmd_usage": "今日用量",
         "cmd_forget": "删除你发给我的所有内容",
-        "gif_still_used": "我使用了你的 GIF 中的一帧静态画面。",
         "gif_without_still": "我只能编辑静态图片，而 Telegram 把这个 GIF 转成了动画，"
         "其中没有我能使用的静态画面。请发送 JPEG、PNG、WebP 或 HEIC 图片。",
     },

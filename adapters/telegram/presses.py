@@ -1,0 +1,122 @@
+"""Answer a button press on Telegram: the core's `PressReply` for one callback query."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from telegram import Bot, CallbackQuery, Message, ReplyParameters
+from telegram.error import TelegramError
+
+from adapters.telegram.outbox import Place, TelegramOutbox, place_of
+from adapters.telegram.sending import ChatActions, answer_query, call
+from bot.outcome import ResultImage, file_names
+
+log = logging.getLogger(__name__)
+
+
+def place_for_button(query: CallbackQuery) -> Place:
+    """Where an answer to a press goes: a reply to the user's message the result answers."""
+    message = query.message
+    assert message is not None
+    if isinstance(message, Message):
+        user_message = message.reply_to_message
+        reply_to = user_message.message_id if user_message else message.message_id
+        return place_of(message, reply_to)
+    return Place(message.chat.id, None, None)
+
+
+class TelegramPress:
+    """One callback query's answers; use as `async with` around `Engine.press`."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        query: CallbackQuery,
+        actions: ChatActions,
+        outbox_for: Callable[[Place], TelegramOutbox],
+    ) -> None:
+        self._bot = bot
+        self._query = query
+        self._actions = actions
+        self._outbox_for = outbox_for
+        self._answered = False
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> TelegramPress:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+        if not self._answered:  # stop the button's spinner whatever happened
+            await self.acknowledge()
+
+    async def acknowledge(self) -> None:
+        if not self._answered:
+            self._answered = True
+            await answer_query(self._query)
+
+    async def notify(self, text: str) -> None:
+        if not self._answered:
+            self._answered = True
+            await answer_query(self._query, text, alert=True)
+            return
+        # A press is answered once; later news goes to the chat instead.
+        place = place_for_button(self._query)
+        await call(
+            lambda: self._bot.send_message(
+                place.chat_id,
+                text,
+                message_thread_id=place.thread_id,
+                reply_parameters=_reply_to(place.reply_to),
+            ),
+            what="sendMessage",
+        )
+
+    async def outbox(self) -> TelegramOutbox:
+        place = place_for_button(self._query)
+        await self._stack.enter_async_context(
+            self._actions.showing(place.chat_id, place.thread_id)
+        )
+        return self._outbox_for(place)
+
+    async def send_files(self, images: Sequence[ResultImage], caption: str, stem: str) -> None:
+        message = self._query.message
+        assert message is not None
+        thread_id = (
+            message.message_thread_id
+            if isinstance(message, Message) and message.is_topic_message
+            else None
+        )
+        for image, name in zip(images, file_names(images, stem), strict=True):
+            await call(
+                lambda image=image, name=name: self._bot.send_document(  # type: ignore[misc]
+                    message.chat.id,
+                    image.data,
+                    filename=name,
+                    caption=caption,
+                    message_thread_id=thread_id,
+                    reply_parameters=_reply_to(message.message_id),
+                ),
+                what="sendDocument",
+            )
+
+    async def replace(self, text: str) -> None:
+        try:
+            await self._query.edit_message_text(text)
+        except TelegramError as exc:
+            log.info("telegram: could not replace the pressed message: %s", exc)
+
+
+def _reply_to(message_id: int | None) -> ReplyParameters | None:
+    # allow_sending_without_reply: the message may have been deleted meanwhile.
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
