@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.limits import AccessPolicy, ModelGate
 from bot.model import GeminiImageModel
-from bot.store import Store
+from bot.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class NoPlatformError(Exception):
 @asynccontextmanager
 async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     """Build the engine and everything it owns; close them in reverse order."""
-    async with Store.open(settings.storage.data_dir) as store:
+    async with SqliteStore.open(settings.storage.data_dir) as store:
         model = GeminiImageModel(settings.gemini)
         try:
             yield Engine(
