@@ -83,7 +83,7 @@ class ConsoleThread:
 
     async def next_result_number(self) -> int:
         """Numbers continue across restarts: they are the links stored for this chat."""
-        ids = await self.engine.store.message_ids(CHAT, RESULT_PREFIX)
+        ids = await self.engine.linked_message_ids(CHAT, RESULT_PREFIX)
         numbers = [int(i[len(RESULT_PREFIX) :]) for i in ids if i[len(RESULT_PREFIX) :].isdigit()]
         return max(numbers, default=0) + 1
 
@@ -160,7 +160,7 @@ class ConsoleThread:
             reply_to=reply_to,
             continue_latest=reply_to is None and not images,
         )
-        if reply_to is not None and await self.engine.store.resolve_link(CHAT, reply_to) is None:
+        if reply_to is not None and not await self.engine.is_linked(CHAT, reply_to):
             self.write(f"! there is no result {reply_to[len(RESULT_PREFIX) :]}")
             return Failure(FailureKind.INPUT, "unknown result")
         return await self.engine.handle(request, ConsoleOutbox(self))
@@ -169,7 +169,7 @@ class ConsoleThread:
         """Reroll the last instruction."""
         turn_id = self.last_turn_id
         if turn_id is None:
-            latest = await self.engine.store.chat_latest(CHAT)
+            latest = await self.engine.latest_turn(CHAT)
             turn_id = latest.id if latest else None
         if turn_id is None:
             self.write("! nothing to retry yet")

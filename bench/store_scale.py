@@ -1,6 +1,6 @@
 """Benchmark 7: the store with 100 000 turns: resolving a reply link, building a 30-turn path.
 
-The database is made by `Store.open` (so the schema and migrations are the real ones) and
+The database is made by `SqliteStore.open` (so the schema and migrations are the real ones) and
 filled by plain sqlite3 `executemany` in one transaction: lineages of 30 turns alternating user
 (image + text) and model (text + image, with raw part JSON like Gemini's), one linked message
 per turn, spread over 1000 chats, plus the usage rows of the model turns.
@@ -20,7 +20,7 @@ from bench.report import SUMMARY_HEADER, Check, Section, Table, num, summary_cel
 from bench.session import Session
 from bench.stats import Summary
 from bot.request import ChatKey
-from bot.store import DB_NAME, Store
+from bot.store.sqlite import DB_NAME, SqliteStore
 
 DEPTH = 30
 CHATS = 1000
@@ -100,7 +100,7 @@ def fill(path: Path, turns: int) -> int:
 async def run(session: Session) -> Section:
     plan = session.plan
     data_dir = session.workdir("store")
-    async with Store.open(data_dir):
+    async with SqliteStore.open(data_dir):
         pass  # schema and migrations
     started = time.perf_counter()
     lineages = await asyncio.to_thread(fill, data_dir / DB_NAME, plan.store_turns)
@@ -108,7 +108,7 @@ async def run(session: Session) -> Section:
     rng = random.Random(7)
     link_times: list[float] = []
     path_times: list[float] = []
-    async with Store.open(data_dir) as store:
+    async with SqliteStore.open(data_dir) as store:
         full = [n for n in range(1, lineages + 1) if n * DEPTH <= plan.store_turns]
         for measured in (False, True):  # the first pass warms SQLite's page cache
             for _ in range(plan.store_samples if measured else 100):

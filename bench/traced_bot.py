@@ -31,7 +31,7 @@ import bot.cli
 import bot.engine
 import bot.model
 from bot.request import ImageSource
-from bot.store import Store
+from bot.store.sqlite import SqliteStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -174,8 +174,8 @@ def install() -> None:
     setattr(adapter_cls, "_source", traced_source)  # noqa: B010
     _wrap(bot.engine, "prepare_image", "validate")
     for name in STORE_METHODS:
-        if hasattr(Store, name):  # the store evolves; a renamed method just goes untimed
-            _wrap(Store, name, "store")
+        if hasattr(SqliteStore, name):  # the store evolves; a renamed method just goes untimed
+            _wrap(SqliteStore, name, "store")
     _wrap(bot.model.GeminiImageModel, "_build_contents", "request_build")
     _wrap(bot.model.GeminiImageModel, "_generate_once", "model_call")
     _wrap(bot.model, "parse_response", "response_parse", sync=True)

@@ -22,7 +22,7 @@ from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
 from bot.model import GeminiImageModel
-from bot.store import Store
+from bot.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ async def supervise(
 @asynccontextmanager
 async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
     """Build the engine and everything it owns; close them in reverse order."""
-    async with Store.open(settings.storage.data_dir) as store:
+    async with SqliteStore.open(settings.storage.data_dir) as store:
         model = GeminiImageModel(settings.gemini)
         try:
             yield Engine(

@@ -93,10 +93,6 @@ class Engine:
         self._housekeeping = Housekeeping(store, self._chat_settings, self._delivery)
 
     @property
-    def store(self) -> Store:
-        return self._store
-
-    @property
     def access(self) -> AccessPolicy:
         return self._access
 
@@ -289,6 +285,14 @@ class Engine:
     async def is_linked(self, chat: ChatKey, message_id: str) -> bool:
         """Whether a message in `chat` shows a turn (a result, or a stored user message)."""
         return await self._store.resolve_link(chat, message_id) is not None
+
+    async def linked_message_ids(self, chat: ChatKey, prefix: str = "") -> list[str]:
+        """The ids of messages in `chat` that show a turn and start with `prefix`."""
+        return await self._store.message_ids(chat, prefix)
+
+    async def latest_turn(self, chat: ChatKey) -> Turn | None:
+        """The chat's latest turn (a result, or a user turn still waiting); None after /new."""
+        return await self._store.chat_latest(chat)
 
     async def chat_settings(self, chat: ChatKey) -> dict[str, str]:
         """The chat's stored choices (aspect_ratio, image_size, model, language)."""

@@ -81,6 +81,16 @@ class Turn:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """Tokens and images one model turn cost."""
+
+    images: int
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ContextTurn:
     """One entry of the request's `contents`."""
 

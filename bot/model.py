@@ -32,8 +32,7 @@ from bot.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
-from bot.lineage import ContextTurn, ImageRef, Role
-from bot.store import UsageRecord
+from bot.lineage import ContextTurn, ImageRef, Role, UsageRecord
 
 log = logging.getLogger(__name__)
 

@@ -43,3 +43,30 @@ def test_only_the_model_module_speaks_google_genai(path: Path) -> None:
 def test_adapters_never_reach_into_the_sdk() -> None:
     for path in (ROOT / "adapters").rglob("*.py"):
         assert not any(n.startswith("google") for n in imported_modules(path)), path
+
+
+# Only these may name the SQLite store; everything else types against the `bot.store` port.
+SQLITE_USERS = ("bot/app.py", "bot/store/sqlite/")
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_core_types_against_the_store_port_not_sqlite(path: Path) -> None:
+    if str(path.relative_to(ROOT)).startswith(SQLITE_USERS):
+        return
+    names = imported_modules(path)
+    assert "aiosqlite" not in names
+    assert not any(name.startswith("bot.store.sqlite") for name in names)
+
+
+def test_the_model_port_knows_nothing_of_the_store() -> None:
+    for module in ("bot/model.py", "bot/lineage.py"):
+        names = imported_modules(ROOT / module)
+        assert not any(name.startswith("bot.store") for name in names), module
+
+
+def test_adapters_reach_the_store_only_through_the_engine() -> None:
+    for path in (ROOT / "adapters").rglob("*.py"):
+        assert not any(n.startswith("bot.store") for n in imported_modules(path)), path
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        reached = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "store"]
+        assert reached == [], f"{path} uses the engine's store"

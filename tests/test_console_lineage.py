@@ -127,7 +127,7 @@ async def test_retry_makes_a_sibling_and_new_starts_over(tmp_path: Path) -> None
             await console.say("a banana on the moon")
             assert [c.role for c in fake.requests[3].contents] == ["user"]
             assert fake.requests[3].contents[0].parts[0].text == "a banana on the moon"
-            latest = await engine.store.chat_latest(CHAT)
+            latest = await engine.latest_turn(CHAT)
             assert latest is not None and latest.role.value == "model"
 
 

@@ -1,19 +1,14 @@
-"""Ids are never reused: a stale button after /forget or retention names nothing, not a new row."""
+"""Ids are never reused: a stale button after /forget or retention names nothing, not a new row.
+
+The store's side of it is in `test_store_contract.py` (every backend) and `test_sqlite_store.py`
+(the id sequences and the migration that introduced them); these are the users' side.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
-import pytest
 
 from bot import messages
-from bot.lineage import Part, Role, TurnStatus
-from bot.request import ChatKey
-from bot.store import DB_NAME, ID_GAP, MIGRATIONS, Store, UsageRecord
 from tests.conftest import photo
 from tests.discord_harness import (
     attachment_bytes,
@@ -29,7 +24,6 @@ from tests.fakes.telegram import Call, TelegramFake
 from tests.telegram_harness import running_bot, telegram_settings
 
 UNKNOWN = messages.text("unknown_result", "en")
-CHAT = ChatKey("test", "c")
 
 
 async def test_stale_telegram_buttons_after_forget_name_no_one_elses_result(
@@ -117,172 +111,3 @@ async def test_stale_discord_buttons_after_forget_name_no_one_elses_result(
     assert attachment_bytes(dc, retried) == []
     assert len(gemini.requests) == model_calls
     assert button_ids(alices_result) != button_ids(bobs_new)
-
-
-async def _everything_issued(store: Store) -> tuple[int, int, int]:
-    rows = await store._rows(
-        "SELECT (SELECT MAX(id) FROM turns), (SELECT MAX(id) FROM lineages),"
-        " (SELECT MAX(id) FROM usage)"
-    )
-    return int(rows[0][0] or 0), int(rows[0][1] or 0), int(rows[0][2] or 0)
-
-
-async def _step(store: Store, author: str, text: str) -> tuple[int, int, int]:
-    """A user turn in a new lineage and its answer: (user turn, model turn, lineage)."""
-    user = await store.add_user_turn(CHAT, author, None, [Part(text=text)], message_ids=[text])
-    model = await store.add_model_turn(
-        CHAT, user, "m", [Part(text="done")], UsageRecord(images=1), author
-    )
-    return user.id, model.id, user.lineage_id
-
-
-async def test_ids_of_deleted_rows_are_never_issued_again(tmp_path: Path) -> None:
-    async with Store.open(tmp_path) as store:
-        await _step(store, "bob", "one")
-        alices = await _step(store, "alice", "two")
-        high = await _everything_issued(store)
-        # The newest turns (and with them their lineage) go, as /forget does.
-        await store.delete_turns(alices[:2])
-        async with store.transaction() as db:
-            await db.execute("DELETE FROM usage WHERE id = ?", (high[2],))
-        user, model, lineage = await _step(store, "bob", "three")
-        assert user > high[0] and model > high[0] and lineage > high[1]
-        assert (await _everything_issued(store))[2] > high[2]
-
-        # Retention removes every turn there is.
-        high = await _everything_issued(store)
-        async with store.transaction() as db:
-            await db.execute("UPDATE turns SET created_at = 0")
-        await store.delete_turns(await store.turns_older_than(time.time()))
-        assert await store._rows("SELECT id FROM turns") == []
-        user, _, lineage = await _step(store, "bob", "four")
-        assert user > high[0] and lineage > high[1]
-        high = await _everything_issued(store)
-        await store.delete_turns(await store.turns_by_author("test", "bob"))
-
-    async with Store.open(tmp_path) as store:
-        user, _, lineage = await _step(store, "carol", "five")
-        assert user > high[0] and lineage > high[1]
-
-
-# Rows as a version-2 bot left them: ids 3, 4 (and lineage 2) were deleted, and are gone.
-_OLD_ROWS: dict[str, list[tuple[Any, ...]]] = {
-    "lineages": [(1, "test", "c", 1.0), (3, "test", "c", 3.0)],
-    "turns": [
-        (1, 1, None, "user", "alice", "answered", None, None, 1.0, "en"),
-        (2, 1, 1, "model", "model", "ok", "m", None, 1.5, None),
-        (5, 3, None, "user", "bob", "answered", None, None, 3.0, None),
-        (6, 3, 5, "model", "model", "ok", "m", None, 3.5, None),
-        (7, 3, 6, "user", "bob", "failed", None, "boom", 4.0, "zh"),
-    ],
-    "images": [("a" * 64, "image/png", 3, 1.0)],
-    "parts": [
-        (1, 0, "blue", None, 0, None),
-        (2, 0, None, "a" * 64, 0, '{"x":1}'),
-        (5, 0, "red", None, 0, None),
-        (6, 0, None, "a" * 64, 0, None),
-        (7, 0, "again", None, 0, None),
-    ],
-    "links": [
-        ("test", "c", "m1", 1),
-        ("test", "c", "m2", 2),
-        ("test", "c", "m5", 5),
-        ("test", "c", "m6", 6),
-        ("test", "c", "m7", 7),
-    ],
-    "chats": [("test", "c", 7, '{"language": "zh"}'), ("test", "d", None, "{}")],
-    "usage": [
-        (1, "test", "c", "alice", 2, 1, 5, 6, 11, 1.5, "c"),
-        (2, "test", "c", "alice", None, 1, 1, 1, 2, 2.5, "c"),
-        (4, "test", "c", "bob", 6, 1, 7, 8, 15, 3.5, "guild"),
-    ],
-}
-
-
-async def _write_version_2_database(
-    data_dir: Path, rows: dict[str, list[tuple[Any, ...]]] = _OLD_ROWS
-) -> None:
-    async with aiosqlite.connect(data_dir / DB_NAME, isolation_level=None) as db:
-        for migration in MIGRATIONS[:2]:
-            await migration(db, False)
-        await db.execute("PRAGMA user_version=2")
-        for table, values in rows.items():
-            marks = ",".join("?" * len(values[0]))
-            await db.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
-
-
-async def test_a_version_2_database_migrates_with_every_row_and_a_gap(tmp_path: Path) -> None:
-    data_dir = tmp_path
-    await _write_version_2_database(data_dir)
-    async with Store.open(data_dir) as store:
-        assert (await store._rows("PRAGMA user_version"))[0][0] == len(MIGRATIONS) == 3
-        assert (await store._rows("PRAGMA foreign_keys"))[0][0] == 1
-        assert await store.integrity_check() == "ok"
-        assert await store._rows("PRAGMA foreign_key_check") == []
-        for table, rows in _OLD_ROWS.items():
-            assert sorted(tuple(r) for r in await store._rows(f"SELECT * FROM {table}")) == rows
-        indexes = await store._rows(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        )
-        assert {r[0] for r in indexes} == {
-            "turns_parent",
-            "turns_status",
-            "turns_author",
-            "turns_created",
-            "parts_image",
-            "links_turn",
-            "usage_user",
-            "usage_chat",
-            "usage_pool",
-        }
-        schemas = await store._rows(
-            "SELECT sql FROM sqlite_master WHERE name IN ('turns', 'lineages', 'usage')"
-        )
-        assert all("AUTOINCREMENT" in r[0] for r in schemas) and len(schemas) == 3
-
-        answer = await store.resolve_link(CHAT, "m6")
-        assert answer is not None and answer.role is Role.MODEL and answer.images
-        assert [t.id for t in await store.path(7)] == [5, 6, 7]
-        latest = await store.chat_latest(CHAT)
-        assert latest is not None and latest.status is TurnStatus.FAILED
-        assert (await store.usage_since("test", "alice", 0)).total_tokens == 13
-        assert (await store.pool_usage_since("test", "guild", 0)).images == 1
-        assert (await store.pending_turns("test")) == []
-        assert await store.chat_settings(CHAT) == {"language": "zh"}
-
-        # Foreign keys still point at the rebuilt tables: deleting cascades, as before.
-        await store.delete_turns([1, 2])
-        assert await store.resolve_link(CHAT, "m2") is None
-        assert await store._rows("SELECT * FROM parts WHERE turn_id IN (1, 2)") == []
-        assert [tuple(r) for r in await store._rows("SELECT id, turn_id FROM usage")] == [
-            (1, None),
-            (2, None),
-            (4, 6),
-        ]
-
-        # Buttons posted before the upgrade may name ids 3, 4 or more: new ids start past the gap.
-        user, model, lineage = await _step(store, "carol", "new")
-    assert user == 7 + ID_GAP + 1 and model == user + 1
-    assert lineage == 3 + ID_GAP + 1
-
-
-async def test_a_migration_that_would_leave_a_broken_reference_is_rolled_back(
-    tmp_path: Path,
-) -> None:
-    data_dir = tmp_path
-    # A reference that was already dangling (written with foreign keys off) fails the check.
-    rows = {**_OLD_ROWS, "links": [*_OLD_ROWS["links"], ("test", "c", "m9", 9)]}
-    await _write_version_2_database(data_dir, rows)
-    with pytest.raises(sqlite3.IntegrityError, match="links"):
-        async with Store.open(data_dir):
-            pass
-    async with aiosqlite.connect(data_dir / DB_NAME) as db:
-        assert list(await db.execute_fetchall("PRAGMA user_version")) == [(2,)]
-        schema = list(await db.execute_fetchall("SELECT sql FROM sqlite_master"))
-        assert not any("AUTOINCREMENT" in (r[0] or "") for r in schema)
-        assert len(list(await db.execute_fetchall("SELECT * FROM turns"))) == 5
-
-
-async def test_a_new_database_starts_its_ids_at_one(tmp_path: Path) -> None:
-    async with Store.open(tmp_path) as store:
-        assert await _step(store, "alice", "first") == (1, 2, 1)

@@ -17,6 +17,7 @@ from bot.errors import (
 )
 from bot.lineage import TurnStatus
 from bot.outcome import FailureKind
+from bot.store.sqlite import SqliteStore
 from tests.conftest import RecordingOutbox, make_settings, photo, request
 from tests.fakes.gemini import GeminiFake, Reply
 
@@ -30,7 +31,8 @@ async def run_one(tmp_path: Path, fake: GeminiFake, *replies: Reply, **gemini: o
         outcome = await engine.handle(request("make it blue", photo()), outbox)
         user_turn_id = getattr(outcome, "user_turn_id", None)
         assert user_turn_id is not None, "the user's turn must be stored"
-        turn = await engine.store.get_turn(user_turn_id)
+    async with SqliteStore.open(settings.storage.data_dir) as store:
+        turn = await store.get_turn(user_turn_id)
     assert turn is not None
     return outbox, turn
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.app import enforce_retention, open_engine
 from bot.request import Author, ChatKey
+from bot.store.sqlite import SqliteStore
 from tests.conftest import CHAT, RecordingOutbox, make_settings, photo, request
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
@@ -86,7 +87,8 @@ async def test_retention_deletes_old_turns_and_images(tmp_path: Path, gemini: Ge
         outbox = RecordingOutbox()
         await engine.handle(request("old one", photo((1, 1, 1))), outbox)
         old_result = outbox.posted[-1]
-        async with engine.store.transaction() as db:
+        # Age the turn on disk through a second connection, as if 40 days had passed.
+        async with SqliteStore.open(data_dir) as store, store.transaction() as db:
             await db.execute("UPDATE turns SET created_at = ?", (time.time() - 40 * 86400,))
         await engine.handle(request("new one", photo((2, 2, 2))), outbox)
         new_result = outbox.posted[-1]

@@ -1,0 +1,61 @@
+"""Image bytes as content-addressed files: `images/ab/abcdef…`, named by their sha256.
+
+Bytes never enter SQLite. A file is written to a temp file and renamed, so a crash leaves no
+torn image, and identical bytes land in one file. File work runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class ImageFiles:
+    """The folder of image files; the `images` table says which of them are in use."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    def create_folder(self) -> None:
+        """Make the folder if it does not exist yet."""
+        self._folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        """Where the file of an image lives."""
+        return self._folder / sha256[:2] / sha256
+
+    async def write(self, data: bytes) -> str:
+        """Write `data` once under its sha256, which this returns."""
+        return await asyncio.to_thread(self._write, data)
+
+    async def read(self, sha256: str) -> bytes:
+        """The bytes of an image; `FileNotFoundError` when there is no such file."""
+        return await asyncio.to_thread(self.path(sha256).read_bytes)
+
+    async def remove(self, digests: Iterable[str]) -> None:
+        """Delete the files of these images (missing ones are fine)."""
+        await asyncio.to_thread(self._unlink_all, [self.path(d) for d in digests])
+
+    def _write(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return digest
+
+    @staticmethod
+    def _unlink_all(paths: Iterable[Path]) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)

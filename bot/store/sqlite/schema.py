@@ -1,0 +1,233 @@
+"""The SQLite schema: the first version's tables and the ordered migrations that reach today's.
+
+`PRAGMA user_version` counts the migrations applied. Each runs in its own transaction with
+foreign keys off, and commits only when every reference still holds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+
+import aiosqlite
+
+_SCHEMA_1 = """
+        CREATE TABLE lineages (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE turns (
+            id INTEGER PRIMARY KEY,
+            lineage_id INTEGER NOT NULL REFERENCES lineages(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES turns(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'model')),
+            author_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            model TEXT,
+            error TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX turns_parent ON turns(parent_id);
+        CREATE INDEX turns_status ON turns(status) WHERE status = 'pending';
+        CREATE TABLE images (
+            sha256 TEXT PRIMARY KEY,
+            mime_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE parts (
+            turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            text TEXT,
+            image_sha256 TEXT REFERENCES images(sha256),
+            thought INTEGER NOT NULL DEFAULT 0,
+            raw TEXT,
+            PRIMARY KEY (turn_id, idx)
+        ) WITHOUT ROWID;
+        CREATE INDEX parts_image ON parts(image_sha256) WHERE image_sha256 IS NOT NULL;
+        CREATE TABLE links (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+            PRIMARY KEY (platform, chat_id, message_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX links_turn ON links(turn_id);
+        CREATE TABLE chats (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            latest_turn_id INTEGER REFERENCES turns(id) ON DELETE SET NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (platform, chat_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            turn_id INTEGER REFERENCES turns(id) ON DELETE SET NULL,
+            images INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            total_tokens INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX usage_user ON usage(platform, user_id, created_at);
+        CREATE INDEX usage_chat ON usage(platform, chat_id, created_at);
+"""
+
+
+async def _migration_1(db: aiosqlite.Connection, upgrading: bool) -> None:
+    # Statement by statement: executescript() would COMMIT the migration's transaction early.
+    for statement in _SCHEMA_1.split(";"):
+        if statement.strip():
+            await db.execute(statement)
+
+
+async def _migration_2(db: aiosqlite.Connection, upgrading: bool) -> None:
+    # Quotas pool usage per Discord guild (or per chat); interrupted turns are announced in
+    # their author's language; retention and /forget look turns up by age and author.
+    await db.execute("ALTER TABLE usage ADD COLUMN pool TEXT")
+    await db.execute("UPDATE usage SET pool = chat_id")
+    await db.execute("CREATE INDEX usage_pool ON usage(platform, pool, created_at)")
+    await db.execute("ALTER TABLE turns ADD COLUMN locale TEXT")
+    await db.execute("CREATE INDEX turns_author ON turns(author_id)")
+    await db.execute("CREATE INDEX turns_created ON turns(created_at)")
+
+
+# Buttons and links carry row ids (Telegram callback data, Discord custom ids), so an id must
+# never name a second row. Until version 3 SQLite gave a new row max(id) + 1: once /forget or
+# retention deleted the newest rows, their ids were handed out again, and nothing in the database
+# remembers them. So an upgraded database starts each sequence this far past its highest id: the
+# ids above it that old buttons can name are one run of deleted rows (the whole table's, when
+# retention emptied it), and no bot deleted a billion. Ids are 64-bit, and "r:" with 19 digits
+# still fits Telegram's 64-byte callback data.
+ID_GAP = 1_000_000_000
+
+# Version 3 as a table rebuild: (table, its new definition, its columns, its indexes). Each
+# definition is the table exactly as versions 1 and 2 left it, plus AUTOINCREMENT.
+_REBUILDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "lineages",
+        """
+        CREATE TABLE lineages_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        "id, platform, chat_id, created_at",
+        (),
+    ),
+    (
+        "turns",
+        """
+        CREATE TABLE turns_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            lineage_id INTEGER NOT NULL REFERENCES lineages(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES turns(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'model')),
+            author_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            model TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            locale TEXT
+        )""",
+        "id, lineage_id, parent_id, role, author_id, status, model, error, created_at, locale",
+        (
+            "CREATE INDEX turns_parent ON turns(parent_id)",
+            "CREATE INDEX turns_status ON turns(status) WHERE status = 'pending'",
+            "CREATE INDEX turns_author ON turns(author_id)",
+            "CREATE INDEX turns_created ON turns(created_at)",
+        ),
+    ),
+    (
+        "usage",
+        """
+        CREATE TABLE usage_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            turn_id INTEGER REFERENCES turns(id) ON DELETE SET NULL,
+            images INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            total_tokens INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            pool TEXT
+        )""",
+        "id, platform, chat_id, user_id, turn_id, images, prompt_tokens, output_tokens,"
+        " total_tokens, created_at, pool",
+        (
+            "CREATE INDEX usage_user ON usage(platform, user_id, created_at)",
+            "CREATE INDEX usage_chat ON usage(platform, chat_id, created_at)",
+            "CREATE INDEX usage_pool ON usage(platform, pool, created_at)",
+        ),
+    ),
+)
+
+
+async def _migration_3(db: aiosqlite.Connection, upgrading: bool) -> None:
+    # Ids are never reused (see ID_GAP). SQLite cannot add AUTOINCREMENT to a column, so this is
+    # its 12-step ALTER procedure (sqlite.org/lang_altertable.html#otheralter); `_migrate` has
+    # turned foreign keys off, so dropping a table fires no ON DELETE action on the rows that
+    # refer to it, and checks them before committing. The copy takes the old name; renaming the
+    # old table away instead would re-point the other tables' REFERENCES at it.
+    gap = ID_GAP if upgrading else 0
+    for table, create, columns, indexes in _REBUILDS:
+        await db.execute(create)
+        await db.execute(f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table}")
+        await db.execute(f"DROP TABLE {table}")  # its indexes go with it
+        await db.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+        for index in indexes:
+            await db.execute(index)
+        # The copy recorded its highest id; what matters is every id issued before the upgrade.
+        await db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        await db.execute(
+            "INSERT INTO sqlite_sequence (name, seq)"
+            f" SELECT ?, COALESCE(MAX(id), 0) + ? FROM {table}",
+            (table, gap),
+        )
+
+
+# Each migration gets the connection and whether the database held data before this start-up
+# (False while a new database is being created).
+Migration = Callable[[aiosqlite.Connection, bool], Awaitable[None]]
+MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3)
+
+
+# Opens a transaction on the store's connection (see `SqliteStore.transaction`).
+Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+
+
+async def migrate(db: aiosqlite.Connection, transaction: Transaction) -> None:
+    """Apply the migrations `db` has not seen yet, each in a transaction of its own."""
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version >= len(MIGRATIONS):
+        return
+    # Schema changes run with foreign keys off, as SQLite's ALTER procedure asks: dropping a
+    # rebuilt table would otherwise cascade into every row that refers to it. The pragma is
+    # a no-op inside a transaction, so it is switched around them; each migration commits
+    # only when its references still hold.
+    await db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            async with transaction() as tx:
+                await migration(tx, version > 0)
+                broken = list(await tx.execute_fetchall("PRAGMA foreign_key_check"))
+                if broken:
+                    table, _, parent, _ = broken[0]
+                    raise sqlite3.IntegrityError(
+                        f"migration {number} would leave {len(broken)} broken references,"
+                        f" the first from {table} to {parent}"
+                    )
+                await tx.execute(f"PRAGMA user_version={number}")
+    finally:
+        await db.execute("PRAGMA foreign_keys=ON")
