@@ -6,20 +6,36 @@ ask `may_change()` with the platform's own answer to "is this user an admin of t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from bot import messages
 from bot.capabilities import ModelCapabilities, capabilities_for
 from bot.config import Settings
 from bot.errors import InputRejected
+from bot.explain import setting_label
 from bot.limits import AccessPolicy
 from bot.model import GenerationSettings
 from bot.request import Author, ChatKey, GenerationOptions
 from bot.store import Store
 
-KEYS = ("aspect_ratio", "image_size", "model", "language")
+KEYS = ("aspect_ratio", "image_size", "model", "language")  # the order people see
+# The model is applied first: it decides which sizes and aspect ratios are valid.
+APPLY_ORDER = ("model", "language", "aspect_ratio", "image_size")
 # Sizes and ratios differ per model: a model change drops choices the new one lacks.
 MODEL_DEPENDENT = ("aspect_ratio", "image_size")
+RESET = "default"  # the choice that clears a setting, on every platform
+
+
+@dataclass(frozen=True, slots=True)
+class SettingLine:
+    """One setting of a chat as a menu shows it."""
+
+    key: str
+    label: str
+    value: str | None  # None: the chat chose nothing (the default applies)
+    shown: str  # the value, or "default" in the user's language
+    choices: tuple[str, ...]  # empty: nothing to choose with the chat's model
 
 
 class ChatSettings:
@@ -48,6 +64,32 @@ class ChatSettings:
             "model": tuple(dict.fromkeys(models)),
             "language": messages.LANGUAGES,
         }
+
+    async def lines(self, chat: ChatKey, locale: str | None) -> list[SettingLine]:
+        """Every setting of `chat` with its value and choices, labelled for people."""
+        stored = await self.stored(chat)
+        choices = await self.choices(chat)
+        default = messages.text("setting_default", locale)
+        return [
+            SettingLine(
+                key,
+                setting_label(key, locale),
+                stored.get(key),
+                stored.get(key) or default,
+                choices[key],
+            )
+            for key in KEYS
+        ]
+
+    async def check(self, chat: ChatKey, key: str, value: str) -> None:
+        """Raise `InputRejected` unless `value` is offered for `key` in `chat`."""
+        if value not in (await self.choices(chat)).get(key, ()):
+            raise InputRejected("bad_setting", key=key, value=value)
+
+    async def apply(self, chat: ChatKey, changes: Mapping[str, str]) -> None:
+        """Change several settings (`RESET` clears one), the model first."""
+        for key in (k for k in APPLY_ORDER if k in changes):
+            await self.change(chat, key, None if changes[key] == RESET else changes[key])
 
     async def change(self, chat: ChatKey, key: str, value: str | None) -> None:
         """Set (None: reset) one setting; raise `InputRejected` for a value not offered."""

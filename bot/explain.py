@@ -21,6 +21,19 @@ from bot.outcome import Failure, FailureKind
 from bot.quotas import QuotaExceeded, QuotaStatus
 
 
+def setting_label(key: str, locale: str | None) -> str:
+    """A setting's name for people ("Aspect ratio"); the key itself for one we do not know."""
+    return _text_or(f"setting_{key}", locale, key)
+
+
+def _text_or(key: str, locale: str | None, fallback: str) -> str:
+    """The message `key`, or `fallback` when the catalog has no such key."""
+    try:
+        return messages.text(key, locale)
+    except KeyError:
+        return fallback
+
+
 def until(moment: datetime) -> tuple[int, int]:
     """Hours and minutes from now until `moment`."""
     minutes = max(0, int((moment - datetime.now(UTC)).total_seconds()) // 60)
@@ -38,6 +51,10 @@ def failure_for(exc: BotError, locale: str | None, user_turn_id: int | None) -> 
         return Failure(FailureKind.ACCESS, t("access_denied", locale), error=exc)
     if isinstance(exc, ImageRejected):
         return Failure(FailureKind.INPUT, t(f"image_{exc.reason.value}", locale), error=exc)
+    if isinstance(exc, InputRejected) and exc.message_key == "bad_setting":
+        key, value = str(exc.params.get("key", "")), str(exc.params.get("value", ""))
+        message = t("bad_setting", locale, value=value, setting=setting_label(key, locale))
+        return Failure(FailureKind.INPUT, message, error=exc)
     if isinstance(exc, InputRejected):
         return Failure(FailureKind.INPUT, t(exc.message_key, locale, **exc.params), error=exc)
     if isinstance(exc, ModelBlocked):

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from adapters.discord import texts
 from adapters.discord.parsing import (
     Incoming,
     mentions_bot,
@@ -19,7 +18,6 @@ from adapters.discord.parsing import (
     without_bot_mention,
 )
 from adapters.discord.posts import human_size
-from bot import messages
 from bot.preview import jpeg_preview
 
 BOT = 1234
@@ -101,9 +99,3 @@ def test_no_preview_when_even_a_thumbnail_is_too_large() -> None:
     buf = io.BytesIO()
     image.save(buf, "PNG")
     assert jpeg_preview(buf.getvalue(), 500) is None
-
-
-def test_every_discord_string_exists_in_both_languages() -> None:
-    assert texts.catalog_keys(messages.EN) == texts.catalog_keys(messages.ZH)
-    assert texts.text("modal_title", "zh-TW") == "编辑图片"
-    assert texts.text("modal_title", "en-GB") == "Edit image"

@@ -150,7 +150,9 @@ def test_a_bad_setting_explains_itself() -> None:
     failure = failure_for(
         InputRejected("bad_setting", key="aspect_ratio", value="7:3"), "en", None
     )
-    assert failure.message == "7:3 is not a valid choice for aspect_ratio."
+    assert failure.message == "7:3 is not a valid choice for Aspect ratio."
+    chinese = failure_for(InputRejected("bad_setting", key="model", value="x"), "zh", None)
+    assert chinese.message == "x 不是“模型”的有效选项。"
 
 
 async def test_threads_use_their_channels_settings(tmp_path: Path, gemini: GeminiFake) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.discord import catalog as discord_catalog
+from adapters.telegram import catalog as telegram_catalog
 from bot import messages
 
 
@@ -39,7 +41,7 @@ def test_chinese_has_one_form_for_every_count() -> None:
 
 def sections() -> list[messages.Catalog]:
     """Every section of the one catalog: the core's and each adapter's."""
-    return [messages.CORE]
+    return [messages.CORE, telegram_catalog.CATALOG, discord_catalog.CATALOG]
 
 
 @pytest.mark.parametrize("section", sections(), ids=lambda c: c.name)

@@ -14,10 +14,9 @@ from typing import Any
 
 import discord
 
-from adapters.discord import texts
-from bot import messages
+from adapters.discord import catalog
 from bot.engine import failure_for
-from bot.errors import BotError, InputRejected
+from bot.errors import BotError
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +40,10 @@ def token_gone(exc: discord.HTTPException) -> bool:
 def describe_error(exc: BaseException, locale: str | None) -> str:
     """A short, localized sentence for the user about `exc`."""
     if isinstance(exc, discord.Forbidden) and exc.code == MISSING_PERMISSIONS:
-        return texts.text("missing_permissions", locale, names=NEEDED_PERMISSIONS)
-    if isinstance(exc, InputRejected) and exc.message_key == "bad_setting":
-        # bot.messages.text() takes `key` itself, so the core cannot format this one.
-        return bad_choice(str(exc.params.get("key", "")), str(exc.params.get("value", "")), locale)
+        return catalog.text("missing_permissions", locale, names=NEEDED_PERMISSIONS)
     if isinstance(exc, BotError):
         return failure_for(exc, locale, None).message
-    return messages.text("internal_error", locale)
-
-
-def bad_choice(key: str, value: str, locale: str | None) -> str:
-    """Say that `value` is not offered for the setting `key`."""
-    label = (
-        texts.text(f"label_{key}", locale)
-        if f"label_{key}" in texts.catalog_keys(messages.EN)
-        else key
-    )
-    return texts.text("bad_choice", locale, value=value, setting=label)
+    return catalog.text("internal_error", locale)
 
 
 def fallback_channel(interaction: Interaction) -> discord.abc.Messageable:

@@ -7,28 +7,19 @@ from collections.abc import Mapping
 import discord
 from discord import app_commands
 
-from adapters.discord import texts
-from adapters.discord.boundary import Guard, answer, bad_choice
+from adapters.discord import catalog
+from adapters.discord.boundary import Guard, answer
 from adapters.discord.outbox import MISSING
 from adapters.discord.scope import Scope, interaction_scope
 from adapters.discord.steps import matching_choices
 from adapters.discord.views import action_view
+from bot.chat_settings import RESET
 from bot.config import DiscordSettings
 from bot.engine import Engine
+from bot.errors import InputRejected
+from bot.explain import failure_for
 
 Interaction = discord.Interaction[discord.Client]
-RESET = "default"  # the value that clears a setting
-# The model goes first: it decides which sizes and aspect ratios are valid.
-SETTING_KEYS = ("model", "language", "aspect_ratio", "image_size")
-
-
-def settings_lines(current: Mapping[str, str], locale: str | None) -> str:
-    """One line per setting, "default" where the channel chose nothing."""
-    unset = texts.text("setting_default", locale)
-    return "\n".join(
-        f"- {texts.text(f'label_{key}', locale)}: {current.get(key) or unset}"
-        for key in ("aspect_ratio", "image_size", "model", "language")
-    )
 
 
 class ChatCommands:
@@ -43,30 +34,36 @@ class ChatCommands:
         """Show the channel's settings, or change them (Manage Server or bot admins only)."""
         async with self._guard.interaction(interaction, "/settings"):
             scope = await self._scope(interaction)
-            if not self._may_configure(interaction, scope):
-                await answer(interaction, texts.text("settings_denied", scope.locale))
+            service = self._engine.settings_service
+
+            async def manages_server() -> bool:
+                return interaction.permissions.manage_guild
+
+            private = interaction.guild_id is None  # in a DM the user is the whole audience
+            if not await service.may_change(
+                scope.chat, scope.author, private=private, chat_admin=manages_server
+            ):
+                await answer(interaction, catalog.text("settings_denied", scope.locale))
                 return
-            for key in (k for k in SETTING_KEYS if k in changes):
-                value = None if changes[key] == RESET else changes[key]
-                choices = await self._engine.setting_choices(scope.settings_chat)
-                if value is not None and value not in choices[key]:
-                    await answer(interaction, bad_choice(key, value, scope.locale))
-                    return
-                await self._engine.change_setting(scope.settings_chat, key, value)
-            current = await self._engine.chat_settings(scope.settings_chat)
-            locale = current.get("language") or interaction.locale.value
-            key = "settings_saved" if changes else "settings_now"
-            await answer(
-                interaction, texts.text(key, locale, lines=settings_lines(current, locale))
+            try:
+                await service.apply(scope.chat, changes)
+            except InputRejected as exc:
+                await answer(interaction, failure_for(exc, scope.locale, None).message)
+                return
+            locale = await service.locale(scope.chat, scope.author)
+            lines = "\n".join(
+                f"- {line.label}: {line.shown}" for line in await service.lines(scope.chat, locale)
             )
+            key = "settings_saved" if changes else "settings_now"
+            await answer(interaction, catalog.text(key, locale, lines=lines))
 
     async def complete(
         self, interaction: Interaction, key: str, current: str
     ) -> list[app_commands.Choice[str]]:
         """Autocomplete a setting: what the channel may choose, plus a reset entry."""
         scope = await self._scope(interaction)
-        choices = await self._engine.setting_choices(scope.settings_chat)
-        reset = app_commands.Choice(name=texts.text("choice_reset", scope.locale), value=RESET)
+        choices = await self._engine.settings_service.choices(scope.chat)
+        reset = app_commands.Choice(name=catalog.text("setting_reset", scope.locale), value=RESET)
         return [reset, *matching_choices(choices.get(key, ()), current)][:25]
 
     async def usage(self, interaction: Interaction) -> None:
@@ -88,17 +85,10 @@ class ChatCommands:
         async with self._guard.interaction(interaction, "/help"):
             scope = await self._scope(interaction)
             intent = "intent_on" if self._settings.message_content_intent else "intent_off"
-            help_text = texts.text("help", scope.locale, intent=texts.text(intent, scope.locale))
+            help_text = catalog.text(
+                "help", scope.locale, intent=catalog.text(intent, scope.locale)
+            )
             await answer(interaction, help_text)
 
     async def _scope(self, interaction: Interaction) -> Scope:
         return await interaction_scope(self._engine, interaction)
-
-    def _may_configure(self, interaction: Interaction, scope: Scope) -> bool:
-        access = self._engine.access
-        if access.is_admin(scope.chat, scope.author):
-            return True
-        if not access.allows(scope.chat, scope.author):
-            return False
-        # In a DM the user is the whole audience; in a guild it takes Manage Server.
-        return interaction.guild_id is None or interaction.permissions.manage_guild

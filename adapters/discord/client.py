@@ -9,7 +9,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord import texts
+from adapters.discord import catalog
 from adapters.discord.boundary import Guard, describe_error
 from adapters.discord.chat_commands import ChatCommands
 from adapters.discord.commands import register_commands
@@ -50,7 +50,7 @@ class CommandTree(app_commands.CommandTree[discord.Client]):
                 _command_name(interaction),
                 type(error).__name__,
             )
-            gone = texts.text("command_gone", interaction.locale.value)
+            gone = catalog.text("command_gone", interaction.locale.value)
             await self._guard.report(interaction, gone)
             return
         log.error("command failed (interaction %s)", interaction.id, exc_info=error)

@@ -12,7 +12,7 @@ from typing import Any
 
 import discord
 
-from adapters.discord import texts
+from adapters.discord import catalog
 from adapters.discord.boundary import NEEDED_PERMISSIONS, fallback_channel, token_gone
 from adapters.discord.posts import DEFAULT_UPLOAD_LIMIT, Post, compose
 from adapters.discord.views import action_view
@@ -100,7 +100,7 @@ class ChannelOutbox:
 
     async def _explain_forbidden(self) -> None:
         # Often only Attach Files or Read Message History is missing: a plain text still works.
-        note = texts.text("missing_permissions", self._locale, names=NEEDED_PERMISSIONS)
+        note = catalog.text("missing_permissions", self._locale, names=NEEDED_PERMISSIONS)
         try:
             await self._channel.send(note, allowed_mentions=NO_PINGS)
         except discord.HTTPException:

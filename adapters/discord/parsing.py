@@ -75,14 +75,6 @@ def chat_key(channel: discord.abc.Snowflake, guild_id: int | None = None) -> Cha
     return ChatKey(PLATFORM, str(channel.id), None, _guild_id(channel, guild_id))
 
 
-def settings_key(channel: discord.abc.Snowflake, guild_id: int | None = None) -> ChatKey:
-    """Where a channel's settings live: threads use their parent channel's."""
-    guild = _guild_id(channel, guild_id)
-    if isinstance(channel, discord.Thread):
-        return ChatKey(PLATFORM, str(channel.parent_id), guild_id=guild)
-    return ChatKey(PLATFORM, str(channel.id), guild_id=guild)
-
-
 def author_of(user: discord.User | discord.Member, locale: str | None) -> Author:
     """The core's view of a user; server members bring their roles for role access lists."""
     roles = (

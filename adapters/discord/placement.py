@@ -6,7 +6,7 @@ import logging
 
 import discord
 
-from adapters.discord import texts
+from adapters.discord import catalog
 from adapters.discord.boundary import fallback_channel, token_gone
 from adapters.discord.outbox import NO_PINGS, ChannelOutbox, InteractionOutbox
 from adapters.discord.parsing import thread_name
@@ -56,7 +56,7 @@ async def move_to_thread(
             exc.code,
         )
         notice = (
-            texts.text("missing_permissions", scope.locale, names="Create Public Threads")
+            catalog.text("missing_permissions", scope.locale, names="Create Public Threads")
             if isinstance(exc, discord.Forbidden)
             else None
         )

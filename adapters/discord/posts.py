@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import discord
 
-from adapters.discord import texts
+from adapters.discord import catalog
 from bot.actions import Button
 from bot.cards import Card
 from bot.outcome import file_names
@@ -76,10 +76,10 @@ async def _uploads(
         preview = await asyncio.to_thread(jpeg_preview, image.data, budget)
         size, limit = human_size(len(image.data)), human_size(budget)
         if preview is None:
-            notes.append(texts.text("no_preview", locale, size=size))
+            notes.append(catalog.text("no_preview", locale, size=size))
             continue
         uploads.append(Upload(f"{name.rsplit('.', 1)[0]}-preview.jpg", preview))
-        notes.append(texts.text("preview_note", locale, size=size, limit=limit))
+        notes.append(catalog.text("preview_note", locale, size=size, limit=limit))
     return tuple(uploads), notes
 
 

@@ -13,7 +13,7 @@ from types import TracebackType
 
 import discord
 
-from adapters.discord import texts
+from adapters.discord import catalog
 from adapters.discord.boundary import Guard, answer
 from adapters.discord.placement import deferred_outbox
 from adapters.discord.posts import Upload, human_size
@@ -63,7 +63,7 @@ class DiscordPress:
         limit = interaction.filesize_limit
         for image, name in zip(images, file_names(images, stem), strict=True):
             if len(image.data) > limit:
-                note = texts.text(
+                note = catalog.text(
                     "original_too_large",
                     self._scope.locale,
                     size=human_size(len(image.data)),

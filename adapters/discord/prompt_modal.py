@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import discord
 
-from adapters.discord import texts
+from adapters.discord import catalog
 
 Interaction = discord.Interaction[discord.Client]
 MODAL_TIMEOUT_S = 15 * 60.0  # an abandoned dialog is forgotten after the token's lifetime
@@ -57,14 +57,14 @@ class PromptModal(discord.ui.Modal):
         max_length: int,
         dialogs: OpenDialogs,
     ) -> None:
-        super().__init__(title=texts.text("modal_title", locale), timeout=MODAL_TIMEOUT_S)
+        super().__init__(title=catalog.text("modal_title", locale), timeout=MODAL_TIMEOUT_S)
         self._target = target
         self._submit = submit
         self._dialogs = dialogs
         dialogs.opened(self.custom_id)
         self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-            label=texts.text("modal_label", locale),
-            placeholder=texts.text("modal_placeholder", locale),
+            label=catalog.text("modal_label", locale),
+            placeholder=catalog.text("modal_placeholder", locale),
             style=discord.TextStyle.paragraph,
             max_length=min(max_length, MAX_PROMPT_CHARS),
         )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import discord
 
-from adapters.discord.parsing import author_of, chat_key, settings_key
+from adapters.discord.parsing import author_of, chat_key
 from bot.engine import Engine
 from bot.request import Author, ChatKey, GenerationOptions
 
@@ -17,14 +17,10 @@ Interaction = discord.Interaction[discord.Client]
 class Scope:
     """The core's view of one Discord event."""
 
-    chat: ChatKey
-    settings_chat: ChatKey  # the channel whose /settings apply (a thread's parent)
+    chat: ChatKey  # a thread is a chat of its own that uses its channel's settings
     author: Author
-    options: GenerationOptions
-
-    @property
-    def locale(self) -> str | None:
-        return self.author.locale
+    locale: str | None  # the channel's language setting, else the user's Discord locale
+    options: GenerationOptions  # what the command itself asked for
 
     def in_thread(self, thread: discord.Thread) -> Scope:
         """The same request, moved into a thread the bot just opened."""
@@ -41,20 +37,11 @@ async def scope_for(
     aspect_ratio: str | None = None,
     image_size: str | None = None,
 ) -> Scope:
-    """Resolve the chat, the author's language and the settings a request runs with.
-
-    Threads inherit their channel's settings: the channel's choices travel as request options
-    (explicit command options win), and its language becomes the author's locale.
-    """
-    settings_chat = settings_key(channel, guild_id)
-    stored = await engine.chat_settings(settings_chat)
-    author = author_of(user, stored.get("language") or platform_locale)
-    options = GenerationOptions(
-        aspect_ratio=aspect_ratio or stored.get("aspect_ratio"),
-        image_size=image_size or stored.get("image_size"),
-        model=stored.get("model"),
-    )
-    return Scope(chat_key(channel, guild_id), settings_chat, author, options)
+    """Resolve the chat, the author and the language a request runs with."""
+    chat = chat_key(channel, guild_id)
+    author = author_of(user, platform_locale)
+    options = GenerationOptions(aspect_ratio=aspect_ratio, image_size=image_size)
+    return Scope(chat, author, await engine.locale(chat, author), options)
 
 
 def channel_of(interaction: Interaction) -> discord.abc.Snowflake:

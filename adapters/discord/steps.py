@@ -13,14 +13,14 @@ from collections.abc import Sequence
 import discord
 from discord import app_commands
 
-from adapters.discord import texts
-from adapters.discord.boundary import Guard, answer, bad_choice
+from adapters.discord import catalog
+from adapters.discord.boundary import Guard, answer
 from adapters.discord.parsing import (
     attachments_of,
+    chat_key,
     image_attachments,
     image_sources,
     is_image,
-    settings_key,
 )
 from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
 from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
@@ -28,6 +28,8 @@ from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
 from bot.config import DiscordSettings
 from bot.engine import Engine
+from bot.errors import InputRejected
+from bot.explain import failure_for
 from bot.request import EditRequest, ImageSource
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,8 @@ class InteractionSteps:
         self, interaction: Interaction, key: str, current: str
     ) -> list[app_commands.Choice[str]]:
         """Autocomplete a setting from what the channel's model offers."""
-        settings_chat = settings_key(channel_of(interaction), interaction.guild_id)
-        choices = await self._engine.setting_choices(settings_chat)
+        chat = chat_key(channel_of(interaction), interaction.guild_id)
+        choices = await self._engine.settings_service.choices(chat)
         return matching_choices(choices.get(key, ()), current)
 
     # the Edit image menu ------------------------------------------------------------------------
@@ -106,7 +108,7 @@ class InteractionSteps:
             linked = await self._engine.is_linked(scope.chat, str(message.id))
             images = () if linked else image_attachments(attachments_of(message))
             if not linked and not images:
-                await answer(interaction, texts.text("no_image_there", scope.locale))
+                await answer(interaction, catalog.text("no_image_there", scope.locale))
                 return
             target = EditTarget(message.id, linked, images)
             modal = PromptModal(
@@ -143,11 +145,13 @@ class InteractionSteps:
             return False
         if aspect_ratio is None and size is None:
             return True
-        choices = await self._engine.setting_choices(scope.settings_chat)
-        for key, value in (("aspect_ratio", aspect_ratio), ("image_size", size)):
-            if value is not None and value not in choices[key]:
-                await answer(interaction, bad_choice(key, value, scope.locale))
-                return False
+        try:
+            for key, value in (("aspect_ratio", aspect_ratio), ("image_size", size)):
+                if value is not None:
+                    await self._engine.settings_service.check(scope.chat, key, value)
+        except InputRejected as exc:
+            await answer(interaction, failure_for(exc, scope.locale, None).message)
+            return False
         return True
 
     async def _start(

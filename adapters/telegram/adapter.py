@@ -28,7 +28,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from adapters.telegram import strings
+from adapters.telegram import catalog
 from adapters.telegram.albums import AlbumCollector
 from adapters.telegram.outbox import Place, TelegramOutbox, keyboard, place_of
 from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
@@ -107,7 +107,7 @@ class TelegramAdapter:
         self._app.add_error_handler(self._on_error)
         album_options = {"quiet_s": album_quiet_s} if album_quiet_s is not None else {}
         self._albums = AlbumCollector(self._on_album, **album_options)
-        self._settings_menu = SettingsMenu(engine)
+        self._settings_menu = SettingsMenu(engine.settings_service)
         self.ready = asyncio.Event()  # set once updates are being received
         self._actions = ChatActions(self._app.bot)
         self._uploads = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
@@ -193,7 +193,7 @@ class TelegramAdapter:
     async def _register_commands(self) -> None:
         for language, code in ((messages.EN, None), (messages.ZH, "zh")):
             commands = [
-                BotCommand(name, strings.text(f"cmd_{name}", language)) for name in COMMAND_NAMES
+                BotCommand(name, catalog.text(f"cmd_{name}", language)) for name in COMMAND_NAMES
             ]
             try:
                 await self._app.bot.set_my_commands(commands, language_code=code)
@@ -246,7 +246,7 @@ class TelegramAdapter:
             return
         locale = await self._engine.locale(chat, author)
         if action in (Action.START, Action.HELP):
-            await self._say(message, strings.text("help", locale, username=self._app.bot.username))
+            await self._say(message, catalog.text("help", locale, username=self._app.bot.username))
         elif action is Action.NEW:
             await self._engine.new_session(chat)
             await self._say(message, messages.text("new_session", locale))
@@ -259,11 +259,11 @@ class TelegramAdapter:
             if await self._may_change_settings(message.chat.type, chat, author):
                 await self._settings_menu.show(message, chat, locale)
             else:
-                await self._say(message, strings.text("settings_admins_only", locale))
+                await self._say(message, catalog.text("settings_admins_only", locale))
         elif action is Action.NOT_AN_IMAGE:
             await self._say(message, messages.text("image_not_an_image", locale))
         elif action is Action.NO_STILL:
-            await self._say(message, strings.text("gif_without_still", locale))
+            await self._say(message, catalog.text("gif_without_still", locale))
         else:
             await self._edit(message, parsed, chat, author, locale, album_ids)
 
@@ -290,7 +290,7 @@ class TelegramAdapter:
             and reply_to is None
             and not parsed.continue_latest
         ):
-            await self._say(message, strings.text("need_image", locale))
+            await self._say(message, catalog.text("need_image", locale))
             return
         request = EditRequest(
             chat=chat,
@@ -355,15 +355,21 @@ class TelegramAdapter:
         )
 
     async def _may_change_settings(self, chat_type: str, chat: ChatKey, author: Author) -> bool:
-        """Private chats, bot admins, and group admins (Telegram's own member status)."""
-        if chat_type == ChatType.PRIVATE or self._engine.access.is_admin(chat, author):
-            return True
-        try:
-            member = await self._app.bot.get_chat_member(int(chat.chat_id), int(author.user_id))
-        except TelegramError as exc:
-            log.warning("telegram: getChatMember failed: %s", exc)
-            return False
-        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        """The core's rule, with Telegram's own member status as "chat admin"."""
+
+        async def group_admin() -> bool:
+            try:
+                member = await self._app.bot.get_chat_member(
+                    int(chat.chat_id), int(author.user_id)
+                )
+            except TelegramError as exc:
+                log.warning("telegram: getChatMember failed: %s", exc)
+                return False
+            return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+        return await self._engine.settings_service.may_change(
+            chat, author, private=chat_type == ChatType.PRIVATE, chat_admin=group_admin
+        )
 
     # buttons ------------------------------------------------------------------------------------
 
@@ -378,7 +384,7 @@ class TelegramAdapter:
             locale = await self._engine.locale(chat, author)
             allowed = await self._may_change_settings(message.chat.type, chat, author)
             if not allowed:
-                await answer_query(query, strings.text("settings_admins_only", locale), alert=True)
+                await answer_query(query, catalog.text("settings_admins_only", locale), alert=True)
                 return
             await self._settings_menu.press(query, chat, locale)
             return

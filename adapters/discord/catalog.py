@@ -1,16 +1,14 @@
-"""Discord-only user-facing strings (help, settings, permissions), in English and Chinese.
+"""The Discord section of the catalog: help, settings, permissions, dialogs.
 
-Core outcomes arrive already localized from `bot.messages`; these strings cover only what the
-Discord adapter adds around them. Languages are picked like the core does, by
-`bot.messages.language_for`.
+It extends the core's section, so `text()` finds core messages too, with English fallback.
 """
 
 from __future__ import annotations
 
-from bot import messages
+from bot.messages import CORE, EN, ZH
 
-_CATALOG: dict[str, dict[str, str]] = {
-    messages.EN: {
+_ENTRIES: dict[str, dict[str, str]] = {
+    EN: {
         "help": "**bananabot** edits images with Google's Gemini image models.\n"
         "- `/edit image prompt`: edit an attached image (add more with image2 … image4).\n"
         "- `/imagine prompt`: make a new image from a description.\n"
@@ -37,13 +35,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "the settings.",
         "settings_now": "Settings for this channel:\n{lines}",
         "settings_saved": "Saved. Settings for this channel:\n{lines}",
-        "setting_default": "default",
-        "choice_reset": "default (reset)",
-        "label_aspect_ratio": "Aspect ratio",
-        "label_image_size": "Size",
-        "label_model": "Model",
-        "label_language": "Language",
-        "bad_choice": "{value} is not a valid choice for {setting}.",
         "preview_note": "JPEG preview: the lossless PNG ({size}) is over the upload "
         "limit here ({limit}).",
         "no_preview": "The result ({size}) is too large to show here.",
@@ -53,7 +44,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "admin to grant them.",
         "command_gone": "This command is no longer available.",
     },
-    messages.ZH: {
+    ZH: {
         "help": "**bananabot** 使用 Google 的 Gemini 图像模型编辑图片。\n"
         "- `/edit image prompt`：编辑附带的图片（可用 image2 … image4 添加更多）。\n"
         "- `/imagine prompt`：根据描述生成新图片。\n"
@@ -74,13 +65,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "settings_denied": "只有拥有“管理服务器”权限的成员（或机器人管理员）才能修改设置。",
         "settings_now": "本频道的设置：\n{lines}",
         "settings_saved": "已保存。本频道的设置：\n{lines}",
-        "setting_default": "默认",
-        "choice_reset": "默认（重置）",
-        "label_aspect_ratio": "宽高比",
-        "label_image_size": "尺寸",
-        "label_model": "模型",
-        "label_language": "语言",
-        "bad_choice": "{value} 不是“{setting}”的有效选项。",
         "preview_note": "JPEG 预览：无损 PNG（{size}）超过了此处的上传上限（{limit}）。",
         "no_preview": "结果（{size}）太大，无法在此显示。",
         "original_too_large": "原图 PNG 为 {size}，超过了此处 {limit} "
@@ -91,12 +75,5 @@ _CATALOG: dict[str, dict[str, str]] = {
 }
 
 
-def text(key: str, locale: str | None, **params: object) -> str:
-    """The Discord string `key` in the user's language, with `params` filled in."""
-    template = _CATALOG[messages.language_for(locale)][key]
-    return template.format(**params) if params else template
-
-
-def catalog_keys(language: str) -> set[str]:
-    """Keys defined for a language (for consistency tests)."""
-    return set(_CATALOG[language])
+CATALOG = CORE.extend("discord", _ENTRIES)
+text = CATALOG.text

@@ -1,10 +1,13 @@
-"""Telegram-only user text (help, settings menu, command descriptions) in en and zh-Hans."""
+"""The Telegram section of the catalog: help, the settings menu, command descriptions.
+
+It extends the core's section, so `text()` finds core messages too, with English fallback.
+"""
 
 from __future__ import annotations
 
-from bot.messages import EN, ZH, language_for
+from bot.messages import CORE, EN, ZH
 
-_STRINGS: dict[str, dict[str, str]] = {
+_ENTRIES: dict[str, dict[str, str]] = {
     EN: {
         "help": (
             "I edit pictures with Google's Gemini image model.\n\n"
@@ -32,11 +35,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "settings_title": "Settings for this chat:",
         "settings_admins_only": "Only chat admins can change the settings here.",
         "settings_saved": "Saved.",
-        "settings_default": "default",
-        "aspect_ratio": "Aspect ratio",
-        "image_size": "Size",
-        "model": "Model",
-        "language": "Language",
         "back": "« Back",
         "cmd_start": "Start and how to use",
         "cmd_help": "How to use the bot",
@@ -73,11 +71,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "settings_title": "本聊天的设置：",
         "settings_admins_only": "只有群管理员可以修改这里的设置。",
         "settings_saved": "已保存。",
-        "settings_default": "默认",
-        "aspect_ratio": "宽高比",
-        "image_size": "尺寸",
-        "model": "模型",
-        "language": "语言",
         "back": "« 返回",
         "cmd_start": "开始与使用说明",
         "cmd_help": "使用说明",
@@ -93,12 +86,5 @@ _STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def text(key: str, locale: str | None, **params: object) -> str:
-    """A Telegram string in the user's language."""
-    template = _STRINGS[language_for(locale)][key]
-    return template.format(**params) if params else template
-
-
-def keys(language: str) -> set[str]:
-    """Keys defined for a language (for consistency tests)."""
-    return set(_STRINGS[language])
+CATALOG = CORE.extend("telegram", _ENTRIES)
+text = CATALOG.text
