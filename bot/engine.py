@@ -127,6 +127,12 @@ class Engine:
             if len(text) > limit:
                 raise InputRejected("prompt_too_long", length=len(text), limit=limit)
             parent = await self._resolve_parent(request)
+            if (
+                request.requires_image
+                and parent.turn_id is None
+                and not (parent.carried or parent.borrowed or request.images)
+            ):
+                raise InputRejected("need_image")
             options = await self._chat_settings.generation(request.chat, request.options, stored)
             caps = self._chat_settings.caps(options.model)
             room = caps.max_input_images - (1 if parent.turn_id is not None else 0)

@@ -54,6 +54,8 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "need_instruction": "Tell me what to change: send an instruction with the picture.",
         "need_image_or_text": "Send a picture with an instruction, or describe the image "
         "you want.",
+        "need_image": "There is no picture to edit: send one with your instruction, or reply "
+        "to one with it.",
         "held_images": "Got your picture. Now tell me what to do with it.",
         "new_session": "Started fresh. Send a picture with an instruction, or a description.",
         "prompt_too_long": "That instruction is too long ({length} characters; the limit is "
@@ -146,6 +148,7 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "text_only": "模型没有生成图片，而是回答：\n{text}",
         "need_instruction": "请告诉我要修改什么：随图片发送一条指令。",
         "need_image_or_text": "请发送图片并附上指令，或描述你想要的图片。",
+        "need_image": "没有可编辑的图片：请发送图片并附上指令，或用指令回复一张图片。",
         "held_images": "收到图片。现在告诉我要怎么修改它。",
         "new_session": "已重新开始。发送图片和指令，或一段描述。",
         "prompt_too_long": "指令太长（{length} 个字符，上限 {limit}）。请缩短。",

@@ -91,6 +91,9 @@ class EditRequest:
     reply_to: str | None = None
     continue_latest: bool = False
     reply_images: tuple[ImageSource, ...] = ()
+    # The user asked to edit (Telegram's /edit): with no picture and no result to continue,
+    # the step is refused instead of drawing something new from the words.
+    requires_image: bool = False
     options: GenerationOptions = field(default_factory=GenerationOptions)
     # Other messages that carry this turn (the rest of an album); replies to them continue too.
     linked_message_ids: tuple[str, ...] = ()

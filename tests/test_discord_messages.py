@@ -124,6 +124,28 @@ async def test_mentioning_the_bot_in_a_reply_to_a_photo_edits_that_photo(
     assert attachment_bytes(dc, answer) == [request.result_image]
 
 
+async def test_a_reply_with_a_picture_to_someones_photo_uses_both_in_that_order(
+    tmp_path: Path, gemini: GeminiFake, dc: DiscordFake
+) -> None:
+    """The same rule as on Telegram: the replied pictures first, then the user's own."""
+    garden, hat = png((0, 150, 150)), png((150, 0, 150))
+    async with serving(bot_settings(tmp_path / "data", gemini, dc)):
+        someone = await dc.user_message(
+            content="my garden", attachments=[dc.add_attachment(garden, "garden.png")]
+        )
+        await dc.user_message(
+            content="put this hat on the gnome",
+            attachments=[dc.add_attachment(hat, "hat.png")],
+            reply_to=someone,
+            mentions_bot=True,
+        )
+        await bot_messages(dc, dc.channel_id, 1, with_files=True)
+
+    [request] = gemini.requests
+    assert request.images == [garden, hat]
+    assert texts_of(request) == [("user", ["put this hat on the gnome"])]
+
+
 async def test_in_a_dm_pictures_start_and_plain_text_continues_the_latest_result(
     tmp_path: Path, gemini: GeminiFake, dc: DiscordFake
 ) -> None:

@@ -67,12 +67,14 @@ class Conversation:
         if plan is None:
             return
         images = incoming.images
+        borrowed: tuple[discord.Attachment, ...] = ()
         refuse = plan.refuse_files
         if plan.borrow_images:
             referenced = await referenced_message(message)
             files = attachments_of(referenced) if referenced else ()
-            images = image_attachments(files)
-            refuse = bool(files) and not images  # "@bot make it blue" on someone's PDF
+            borrowed = image_attachments(files)
+            # "@bot make it blue" on someone's PDF
+            refuse = bool(files) and not borrowed and not images
         locale = message.guild.preferred_locale.value if message.guild else None
         scope = await scope_for(self._engine, message.channel, message.author, locale)
         channel: discord.abc.Messageable = message.channel
@@ -83,7 +85,7 @@ class Conversation:
             not_an_image = messages.text("image_not_an_image", scope.locale)
             await outbox.deliver(Card(not_an_image))
             return
-        wants_thread = plan.new_lineage and bool(incoming.text or images)
+        wants_thread = plan.new_lineage and bool(incoming.text or images or borrowed)
         if wants_thread and self._opens_thread(message, scope):
             thread = await self._open_thread(message, incoming.text)
             if thread is not None:
@@ -96,6 +98,7 @@ class Conversation:
             text=incoming.text,
             images=image_sources(images),
             reply_to=plan.reply_to,
+            reply_images=image_sources(borrowed),
             continue_latest=plan.continue_latest,
             options=scope.options,
         )

@@ -122,16 +122,17 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How a message becomes a request once the reply target is known."""
+    """How a message becomes a request; what it continues is the engine's decision."""
 
-    reply_to: str | None
+    reply_to: str | None  # the replied message, linked or not
     continue_latest: bool
-    borrow_images: bool  # take the replied-to message's pictures (it is not a result)
+    borrow_images: bool  # hand over the replied message's pictures (it shows no turn)
     refuse_files: bool = False  # it carries files that are no pictures: say so, do nothing
+    linked: bool = False  # the replied message shows a turn: the reply continues it
 
     @property
     def new_lineage(self) -> bool:
-        return self.reply_to is None and not self.continue_latest
+        return not self.linked and not self.continue_latest
 
 
 def read_message(message: discord.Message, bot_id: int) -> Incoming | None:
@@ -179,11 +180,12 @@ def plan_message(incoming: Incoming, reference_linked: bool) -> Plan | None:
         return Plan(None, continue_latest=False, borrow_images=False, refuse_files=True)
     if linked:
         # A reply to a result (or an answered picture) continues exactly from it.
-        return Plan(str(incoming.reference_id), continue_latest=False, borrow_images=False)
-    replying = incoming.reference_id is not None
-    if incoming.images or replying:
-        # New pictures start a lineage; "@bot make it blue" on someone's photo uses that photo.
-        return Plan(None, continue_latest=False, borrow_images=replying and not incoming.images)
+        return Plan(str(incoming.reference_id), False, borrow_images=False, linked=True)
+    if incoming.reference_id is not None:
+        # "@bot make it blue" on someone's photo: that photo, then any of the user's own.
+        return Plan(str(incoming.reference_id), continue_latest=False, borrow_images=True)
+    if incoming.images:
+        return Plan(None, continue_latest=False, borrow_images=False)
     # Plain text: in a DM or in the bot's own thread it continues the latest result, like the
     # Gemini app; elsewhere it asks for a new image from the description.
     return Plan(None, continue_latest=incoming.direct or incoming.own_thread, borrow_images=False)

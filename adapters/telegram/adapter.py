@@ -276,30 +276,18 @@ class TelegramAdapter:
         locale: str | None,
         album_ids: Sequence[str],
     ) -> None:
-        images = parsed.images
-        reply_to: str | None = None
-        if parsed.action is Action.EDIT and parsed.reply_id is not None:
-            if await self._engine.is_linked(chat, str(parsed.reply_id)):
-                reply_to = str(parsed.reply_id)
-            else:
-                # A picture nobody asked us about yet becomes part of this new turn.
-                images = parsed.reply_images + images
-        if (
-            parsed.action is Action.EDIT
-            and not images
-            and reply_to is None
-            and not parsed.continue_latest
-        ):
-            await self._say(message, catalog.text("need_image", locale))
-            return
+        editing = parsed.action is Action.EDIT
+        replying = editing and parsed.reply_id is not None
         request = EditRequest(
             chat=chat,
             author=author,
             message_id=str(message.message_id),
             text=parsed.text,
-            images=tuple(self._source(image) for image in images),
-            reply_to=reply_to,
-            continue_latest=parsed.continue_latest and reply_to is None,
+            images=tuple(self._source(image) for image in parsed.images),
+            reply_to=str(parsed.reply_id) if replying else None,
+            reply_images=tuple(self._source(i) for i in parsed.reply_images) if replying else (),
+            continue_latest=parsed.continue_latest,
+            requires_image=editing and not parsed.continue_latest,
             linked_message_ids=tuple(album_ids),
         )
         place = place_of(message)

@@ -30,8 +30,6 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "/settings (group admins): aspect ratio, size, model, language. /usage: today's use.\n"
             "/forget deletes everything you sent me and every image made for you."
         ),
-        "need_image": "Reply to a photo with /edit <instruction>, or send a photo with "
-        "/edit <instruction> as its caption.",
         "settings_title": "Settings for this chat:",
         "settings_admins_only": "Only chat admins can change the settings here.",
         "settings_saved": "Saved.",
@@ -67,7 +65,6 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "/settings（群管理员）：宽高比、尺寸、模型、语言。/usage：今日用量。\n"
             "/forget 删除你发给我的所有内容以及为你生成的所有图片。"
         ),
-        "need_image": "请用 /edit <指令> 回复一张图片，或发送图片并以 /edit <指令> 作为说明。",
         "settings_title": "本聊天的设置：",
         "settings_admins_only": "只有群管理员可以修改这里的设置。",
         "settings_saved": "已保存。",
