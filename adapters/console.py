@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.app import open_engine
 from bot.cards import Card
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.request import Author, ChatKey, EditRequest, ImageSource
 
@@ -69,7 +69,7 @@ class ConsoleThread:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EnginePort,
         out_dir: Path,
         write: Callable[[str], None],
         author: Author | None = None,

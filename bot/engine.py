@@ -196,26 +196,14 @@ class Engine:
             request.chat, request.author, user_turn, options, outbox, locale, notes, preloaded
         )
 
-    async def retry(
-        self,
-        chat: ChatKey,
-        author: Author,
-        turn_id: int,
-        outbox: Outbox,
-        options: GenerationOptions | None = None,
-    ) -> Outcome:
-        """Answer a stored user turn again (a reroll: a sibling model turn).
-
-        `options` override the chat's settings (a Discord thread passes its channel's).
-        """
+    async def retry(self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox) -> Outcome:
+        """Answer a stored user turn again (a reroll: a sibling model turn)."""
         locale = await self._chat_settings.locale(chat, author)
         try:
             if not self._access.allows(chat, author):
                 raise AccessDenied(author.user_id)
             async with self._quotas.reserve(chat, author):
-                return await self._retry_reserved(
-                    chat, author, turn_id, outbox, locale, options or GenerationOptions()
-                )
+                return await self._retry_reserved(chat, author, turn_id, outbox, locale)
         except BotError as exc:
             return await self._fail(chat, outbox, exc, locale, None)
 
@@ -226,7 +214,6 @@ class Engine:
         turn_id: int,
         outbox: Outbox,
         locale: str | None,
-        wanted: GenerationOptions,
     ) -> Outcome:
         user_turn = await self._own_user_turn(chat, turn_id)
         if user_turn is None:
@@ -242,7 +229,7 @@ class Engine:
                 chat, outbox, Failure(FailureKind.NEED_INSTRUCTION, message), locale
             )
         await self._store.set_status(user_turn.id, TurnStatus.PENDING)
-        options = await self._chat_settings.generation(chat, wanted)
+        options = await self._chat_settings.generation(chat, GenerationOptions())
         return await self._answer(chat, author, user_turn, options, outbox, locale, (), {})
 
     async def original(self, chat: ChatKey, turn_id: int) -> tuple[ResultImage, ...]:

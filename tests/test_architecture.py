@@ -70,3 +70,24 @@ def test_adapters_reach_the_store_only_through_the_engine() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         reached = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "store"]
         assert reached == [], f"{path} uses the engine's store"
+
+
+# The inbound port: adapters see the engine only through `bot.engine_port.EnginePort`.
+ENGINE_INTERNALS = ("bot.engine", "bot.model", "bot.store", "bot.intake", "bot.housekeeping")
+
+
+def test_adapters_depend_on_the_engine_port_not_the_engine() -> None:
+    for path in (ROOT / "adapters").rglob("*.py"):
+        names = imported_modules(path)
+        assert not any(n == m or n.startswith(m + ".") for n in names for m in ENGINE_INTERNALS), (
+            path
+        )
+
+
+def test_the_engine_implements_its_port() -> None:
+    from bot.engine import Engine  # noqa: PLC0415 - the check is about these two names
+    from bot.engine_port import EnginePort  # noqa: PLC0415
+
+    port = {name for name in dir(EnginePort) if not name.startswith("_")}
+    missing = sorted(name for name in port if not hasattr(Engine, name))
+    assert not missing, missing

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from adapters.discord.adapter import DiscordAdapter
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 
 __all__ = ["DiscordAdapter", "create"]
 
 
-def create(engine: Engine, settings: Settings) -> DiscordAdapter:
+def create(engine: EnginePort, settings: Settings) -> DiscordAdapter:
     """Build the Discord adapter for `engine`."""
     return DiscordAdapter(engine, settings)

@@ -22,7 +22,7 @@ from adapters.discord.client import BananaClient
 from adapters.discord.conversation import Conversation
 from adapters.discord.steps import InteractionSteps
 from bot.config import DiscordSettings, Settings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class DiscordAdapter:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EnginePort,
         settings: Settings,
         *,
         guild_ready_timeout: float = DEFAULT_GUILD_READY_TIMEOUT_S,

@@ -15,8 +15,8 @@ from typing import Any
 import discord
 
 from adapters.discord import catalog
-from bot.engine import failure_for
 from bot.errors import BotError
+from bot.explain import failure_for
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from adapters.discord.steps import matching_choices
 from adapters.discord.views import action_view
 from bot.chat_settings import RESET
 from bot.config import DiscordSettings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.errors import InputRejected
 from bot.explain import failure_for
 
@@ -25,7 +25,7 @@ Interaction = discord.Interaction[discord.Client]
 class ChatCommands:
     """Answers /settings, /usage, /help and /forget."""
 
-    def __init__(self, engine: Engine, settings: DiscordSettings, guard: Guard) -> None:
+    def __init__(self, engine: EnginePort, settings: DiscordSettings, guard: Guard) -> None:
         self._engine = engine
         self._settings = settings
         self._guard = guard

@@ -21,7 +21,7 @@ from adapters.discord.presses import PressRouter
 from adapters.discord.steps import InteractionSteps
 from adapters.discord.views import ActionButton, PressHandler, is_our_button
 from bot import messages
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.request import ChatKey
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class BananaClient(discord.Client):
     def __init__(
         self,
         *,
-        engine: Engine,
+        engine: EnginePort,
         intents: discord.Intents,
         guild_ready_timeout: float,
         conversation: Conversation,

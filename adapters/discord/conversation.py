@@ -22,7 +22,7 @@ from adapters.discord.scope import Scope, scope_for
 from bot import messages
 from bot.cards import Card
 from bot.config import DiscordSettings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.request import EditRequest
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ async def referenced_message(message: discord.Message) -> discord.Message | None
 class Conversation:
     """Turns messages addressed to the bot into editing steps."""
 
-    def __init__(self, engine: Engine, settings: DiscordSettings, guard: Guard) -> None:
+    def __init__(self, engine: EnginePort, settings: DiscordSettings, guard: Guard) -> None:
         self._engine = engine
         self._settings = settings
         self._guard = guard

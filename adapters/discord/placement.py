@@ -11,7 +11,7 @@ from adapters.discord.boundary import fallback_channel, token_gone
 from adapters.discord.outbox import NO_PINGS, ChannelOutbox, InteractionOutbox
 from adapters.discord.parsing import thread_name
 from adapters.discord.scope import Scope
-from bot.engine import Outbox
+from bot.delivery import Outbox
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from adapters.discord.placement import deferred_outbox
 from adapters.discord.posts import Upload, human_size
 from adapters.discord.scope import Scope, interaction_scope
 from bot.delivery import Outbox
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.outcome import ResultImage, file_names
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ Interaction = discord.Interaction[discord.Client]
 
 
 class DiscordPress:
-    """One click's answers; use as `async with` around `Engine.press`."""
+    """One click's answers; use as `async with` around `EnginePort.press`."""
 
     def __init__(self, interaction: Interaction, scope: Scope) -> None:
         self._interaction = interaction
@@ -84,7 +84,7 @@ class DiscordPress:
 class PressRouter:
     """Hands every clicked action to the core, inside the interaction's error boundary."""
 
-    def __init__(self, engine: Engine, guard: Guard) -> None:
+    def __init__(self, engine: EnginePort, guard: Guard) -> None:
         self._engine = engine
         self._guard = guard
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import discord
 
 from adapters.discord.parsing import author_of, chat_key
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.request import Author, ChatKey, GenerationOptions
 
 Interaction = discord.Interaction[discord.Client]
@@ -28,7 +28,7 @@ class Scope:
 
 
 async def scope_for(
-    engine: Engine,
+    engine: EnginePort,
     channel: discord.abc.Snowflake,
     user: discord.User | discord.Member,
     platform_locale: str | None,
@@ -54,7 +54,7 @@ def channel_of(interaction: Interaction) -> discord.abc.Snowflake:
 
 
 async def interaction_scope(
-    engine: Engine,
+    engine: EnginePort,
     interaction: Interaction,
     aspect_ratio: str | None = None,
     image_size: str | None = None,

@@ -27,7 +27,7 @@ from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
 from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
 from bot.config import DiscordSettings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.errors import InputRejected
 from bot.explain import failure_for
 from bot.request import EditRequest, ImageSource
@@ -50,7 +50,7 @@ class InteractionSteps:
     """Runs editing steps for slash commands, the message menu and result buttons."""
 
     def __init__(
-        self, engine: Engine, settings: DiscordSettings, guard: Guard, max_prompt_chars: int
+        self, engine: EnginePort, settings: DiscordSettings, guard: Guard, max_prompt_chars: int
     ) -> None:
         self._engine = engine
         self._settings = settings

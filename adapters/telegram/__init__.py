@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 
 
-def create(engine: Engine, settings: Settings) -> object:
+def create(engine: EnginePort, settings: Settings) -> object:
     """Build the adapter from the config (imports PTB only when Telegram is enabled)."""
     # PTB builds RetryAfter with an int and a deprecation warning unless this is set.
     os.environ.setdefault("PTB_TIMEDELTA", "true")

@@ -39,7 +39,7 @@ from adapters.telegram.updates import TolerantBot
 from adapters.telegram.webhook import WebhookReceiver
 from bot import messages
 from bot.config import TelegramSettings
-from bot.engine import Engine
+from bot.engine_port import EnginePort
 from bot.errors import ConfigError, InputRejected
 from bot.request import Author, ChatKey, EditRequest, ImageSource
 
@@ -71,7 +71,7 @@ class TelegramAdapter:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EnginePort,
         settings: TelegramSettings,
         *,
         poll_timeout_s: float = 10.0,
