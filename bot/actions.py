@@ -96,6 +96,12 @@ class PressReply(Protocol):
     async def replace(self, text: str) -> None:
         """Replace the message that carries the button with `text`, without buttons."""
 
+    async def finish(self) -> None:
+        """Called once when the action is over, however it ended.
+
+        MUST stop the platform's "working" indicator if nothing answered the press yet and
+        release whatever the press held (chat actions, ...). MUST NOT raise."""
+
 
 @dataclass(frozen=True, slots=True)
 class PressContext:

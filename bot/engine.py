@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import messages
-from bot.actions import ActionRegistry, Audience, PressContext, PressReply, unpack
+from bot.actions import Action, ActionRegistry, Audience, PressContext, PressReply, unpack
 from bot.cards import Card
 from bot.chat_settings import ChatSettings
 from bot.config import Settings
@@ -253,17 +253,24 @@ class Engine:
         locale = await self._chat_settings.locale(chat, author)
         press = unpack(payload)
         action = self._actions.find(press) if press is not None else None
-        if press is None or action is None:
-            log.info("%s: a press on a button this version does not offer", chat.platform)
-            await reply.notify(messages.text("button_expired", locale))
-            return
-        if action.audience is Audience.OWNER and press.arg != author.user_id:
-            await reply.notify(messages.text("not_your_button", locale))
-            return
+        try:
+            if press is None or action is None:
+                log.info("%s: a press on a button this version does not offer", chat.platform)
+                await reply.notify(messages.text("button_expired", locale))
+            elif (refusal := self._refusal(action, press.arg, chat, author)) is not None:
+                await reply.notify(messages.text(refusal, locale))
+            else:
+                await action.handler(self, PressContext(chat, author, locale, reply), press.arg)
+        finally:
+            await reply.finish()
+
+    def _refusal(self, action: Action, arg: str, chat: ChatKey, author: Author) -> str | None:
+        """Why `author` may not press `action` here (a message key), or None."""
+        if action.audience is Audience.OWNER and arg != author.user_id:
+            return "not_your_button"
         if action.audience is Audience.ALLOWED and not self._access.allows(chat, author):
-            await reply.notify(messages.text("access_denied", locale))
-            return
-        await action.handler(self, PressContext(chat, author, locale, reply), press.arg)
+            return "access_denied"
+        return None
 
     def card(self, outcome: Outcome, locale: str | None) -> Card:
         """How `outcome` is shown: its text, notes, images and the actions it offers."""

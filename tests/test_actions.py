@@ -32,6 +32,7 @@ class RecordingReply:
 
     def __init__(self) -> None:
         self.acknowledged = 0
+        self.finished = 0
         self.notices: list[str] = []
         self.files: list[tuple[Sequence[ResultImage], str, str]] = []
         self.replaced: list[str] = []
@@ -51,6 +52,9 @@ class RecordingReply:
 
     async def replace(self, text: str) -> None:
         self.replaced.append(text)
+
+    async def finish(self) -> None:
+        self.finished += 1
 
 
 @pytest.mark.parametrize(
@@ -118,6 +122,7 @@ async def test_retry_and_original_run_through_a_press(engine: Engine, gemini: Ge
     assert len(gemini.requests) == 2
     assert reply.steps.success.user_turn_id == result.user_turn_id
     assert reply.notices == []
+    assert reply.finished == 2
 
 
 async def test_presses_that_cannot_run_say_why(engine: Engine, gemini: GeminiFake) -> None:
@@ -131,6 +136,7 @@ async def test_presses_that_cannot_run_say_why(engine: Engine, gemini: GeminiFak
         messages.text("not_your_button", "zh-CN"),
     ]
     assert reply.files == [] and reply.replaced == [] and gemini.requests == []
+    assert reply.finished == 3  # every press is finished, refused or not
 
 
 async def test_forget_confirmation_is_the_askers_alone(engine: Engine, gemini: GeminiFake) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from types import TracebackType
 
 import discord
 
@@ -33,19 +32,6 @@ class DiscordPress:
     def __init__(self, interaction: Interaction, scope: Scope) -> None:
         self._interaction = interaction
         self._scope = scope
-
-    async def __aenter__(self) -> DiscordPress:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None and not self._interaction.response.is_done():
-            # Acknowledged but nothing to show: a silent update stops the spinner.
-            await self._interaction.response.defer()
 
     async def acknowledge(self) -> None:
         """Nothing yet: the first response is chosen by what the action does next."""
@@ -80,6 +66,14 @@ class DiscordPress:
         else:
             await self._interaction.response.edit_message(content=text, view=None)
 
+    async def finish(self) -> None:
+        if self._interaction.response.is_done():
+            return
+        try:  # acknowledged, nothing shown: a silent update stops the spinner
+            await self._interaction.response.defer()
+        except discord.HTTPException as exc:
+            log.info("could not acknowledge interaction %s: %s", self._interaction.id, exc)
+
 
 class PressRouter:
     """Hands every clicked action to the core, inside the interaction's error boundary."""
@@ -91,5 +85,5 @@ class PressRouter:
     async def press(self, interaction: Interaction, payload: str) -> None:
         async with self._guard.interaction(interaction, "button"):
             scope = await interaction_scope(self._engine, interaction)
-            async with DiscordPress(interaction, scope) as reply:
-                await self._engine.press(payload, scope.chat, scope.author, reply)
+            reply = DiscordPress(interaction, scope)
+            await self._engine.press(payload, scope.chat, scope.author, reply)

@@ -383,8 +383,7 @@ class TelegramAdapter:
         press = TelegramPress(
             self._app.bot, query, self._actions, lambda place: self._outbox(place, locale)
         )
-        async with press:
-            await self._engine.press(query.data, chat, author, press)
+        await self._engine.press(query.data, chat, author, press)
 
     async def _announce_interrupted(self) -> None:
         def outbox_for(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from types import TracebackType
 
 from telegram import Bot, CallbackQuery, Message, ReplyParameters
 from telegram.error import TelegramError
@@ -29,7 +28,7 @@ def place_for_button(query: CallbackQuery) -> Place:
 
 
 class TelegramPress:
-    """One callback query's answers; use as `async with` around `Engine.press`."""
+    """One callback query's answers to the core."""
 
     def __init__(
         self,
@@ -44,19 +43,6 @@ class TelegramPress:
         self._outbox_for = outbox_for
         self._answered = False
         self._stack = contextlib.AsyncExitStack()
-
-    async def __aenter__(self) -> TelegramPress:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stack.aclose()
-        if not self._answered:  # stop the button's spinner whatever happened
-            await self.acknowledge()
 
     async def acknowledge(self) -> None:
         if not self._answered:
@@ -107,6 +93,10 @@ class TelegramPress:
                 ),
                 what="sendDocument",
             )
+
+    async def finish(self) -> None:
+        await self._stack.aclose()
+        await self.acknowledge()  # stops the button's spinner if nothing answered yet
 
     async def replace(self, text: str) -> None:
         try:
