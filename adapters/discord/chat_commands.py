@@ -9,11 +9,11 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.boundary import Guard, answer, bad_choice
+from adapters.discord.config import DiscordSettings
 from adapters.discord.outbox import MISSING
 from adapters.discord.scope import Scope, interaction_scope
 from adapters.discord.steps import matching_choices
 from adapters.discord.views import action_view
-from bot.config import DiscordSettings
 from bot.engine import Engine
 
 Interaction = discord.Interaction[discord.Client]
