@@ -10,6 +10,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
+# Installing registers the adapters' entry points (bananabot.adapters): the bot finds them there.
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /data bananabot \
     && mkdir -p /data /config \

@@ -13,13 +13,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.app import open_engine
 from bot.cards import Card
 from bot.config import Settings
-from bot.engine_port import EnginePort
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.request import Author, ChatKey, EditRequest, ImageSource
+
+if TYPE_CHECKING:  # the engine pulls in the model SDK: loading the plugin must stay cheap
+    from bot.engine_port import EnginePort
+    from bot.plugins import TerminalPlugin
 
 CHAT = ChatKey("console", "local")
 RESULT_PREFIX = "r"
@@ -177,20 +180,36 @@ class ConsoleThread:
         return await self.engine.retry(CHAT, self.author, turn_id, ConsoleOutbox(self))
 
 
-async def run_console(settings: Settings, images: Sequence[Path], out_dir: Path) -> int:
+async def run_console(
+    engine: EnginePort, settings: Settings, images: Sequence[Path], out_dir: Path
+) -> int:
     """Run the interactive loop on stdin/stdout."""
 
     def write(text: str) -> None:
         print(text, flush=True)
 
-    async with open_engine(settings) as engine:
-        thread = ConsoleThread(engine, out_dir, write)
-        write(f"bananabot console: model {settings.gemini.model}, results in {out_dir}")
-        write("/help lists the commands.")
-        thread.attach(images)
-        while True:
-            sys.stdout.write("> ")
-            sys.stdout.flush()
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if not line or not await thread.handle_line(line):
-                return 0
+    thread = ConsoleThread(engine, out_dir, write)
+    write(f"bananabot console: model {settings.gemini.model}, results in {out_dir}")
+    write("/help lists the commands.")
+    thread.attach(images)
+    while True:
+        sys.stdout.write("> ")
+        sys.stdout.flush()
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line or not await thread.handle_line(line):
+            return 0
+
+
+class ConsolePlugin:
+    """The terminal `bananabot chat` runs (entry point `console` in `bananabot.adapters`)."""
+
+    name = "console"
+
+    async def converse(
+        self, engine: EnginePort, settings: Settings, images: Sequence[Path], out_dir: Path
+    ) -> int:
+        """Talk on this terminal until the user leaves."""
+        return await run_console(engine, settings, images, out_dir)
+
+
+plugin: TerminalPlugin = ConsolePlugin()

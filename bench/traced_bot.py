@@ -185,10 +185,10 @@ def install() -> None:
     run_bot = bot.app.run_bot
 
     @functools.wraps(run_bot)
-    async def traced_run_bot(settings: Any, stop: asyncio.Event | None = None) -> None:
+    async def traced_run_bot(settings: Any, *args: Any, **kwargs: Any) -> None:
         probe = asyncio.create_task(_lag_probe()) if os.environ.get("BENCH_LAG") else None
         try:
-            await run_bot(settings, stop)
+            await run_bot(settings, *args, **kwargs)
         finally:
             if probe is not None:
                 probe.cancel()

@@ -1,49 +1,34 @@
 """The composition root: build store, model and engine once, run the enabled adapters.
 
-Adapters are found by module name (`adapters.<platform>`, each exposing `create(engine,
-settings)`), so the core's import graph never points at a platform library and a process imports
-only the adapters it runs.
+Adapters are plugins found by entry point (`bot.plugins`), so the core's import graph never
+points at a platform library and a process imports only the platform libraries it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, cast
 
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
 from bot.model import GeminiImageModel
+from bot.plugins import Adapter, Plugins, discover_plugins
 from bot.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
-PLATFORMS = ("telegram", "discord")
 RETENTION_EVERY_S = 3600.0
 
 
-class Adapter(Protocol):
-    """A platform connection."""
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set, then shut down cleanly. MUST NOT return before that
-        unless the platform refuses us for good (bad token), in which case it raises."""
-
-
-class AdapterFactory(Protocol):
-    def __call__(self, engine: Engine, settings: Settings) -> Adapter: ...
-
-
 class NoPlatformError(Exception):
-    """No platform token is configured."""
+    """No adapter plugin is enabled by the config."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,24 +103,6 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
             await model.aclose()
 
 
-def enabled_platforms(settings: Settings) -> list[str]:
-    """Platforms whose token is set."""
-    return [
-        name
-        for name, enabled in (
-            ("telegram", settings.telegram.enabled),
-            ("discord", settings.discord.enabled),
-        )
-        if enabled
-    ]
-
-
-def load_adapter(platform: str) -> AdapterFactory:
-    """Import `adapters.<platform>` lazily and return its `create` factory."""
-    module = importlib.import_module(f"adapters.{platform}")
-    return cast("AdapterFactory", module.create)
-
-
 async def enforce_retention(
     engine: Engine, days: float, stop: asyncio.Event, every_s: float = RETENTION_EVERY_S
 ) -> None:
@@ -155,15 +122,17 @@ async def run_bot(
     settings: Settings,
     stop: asyncio.Event | None = None,
     restart: RestartPolicy = RestartPolicy(),
+    plugins: Plugins | None = None,
 ) -> None:
     """Run every enabled adapter in this event loop until `stop` is set (or a signal).
 
+    `plugins` defaults to the installed ones; `settings` must hold their parsed sections.
     Raises an `ExceptionGroup` of `ConfigError`s when a platform refused us for good.
     """
-    platforms = enabled_platforms(settings)
-    if not platforms:
+    installed = discover_plugins() if plugins is None else plugins
+    enabled = installed.enabled(settings)
+    if not enabled:
         raise NoPlatformError
-    factories = {name: load_adapter(name) for name in platforms}
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,12 +140,13 @@ async def run_bot(
             loop.add_signal_handler(sig, stop.set)
     refusals: list[ConfigError] = []
     async with open_engine(settings) as engine:
-        log.info("starting %s", ", ".join(platforms))
+        log.info("starting %s", ", ".join(plugin.name for plugin in enabled))
         async with asyncio.TaskGroup() as group:
-            for name, factory in factories.items():
+            for plugin in enabled:
+                make = partial(plugin.create, engine, settings)
                 group.create_task(
-                    supervise(name, partial(factory, engine, settings), stop, refusals, restart),
-                    name=f"adapter-{name}",
+                    supervise(plugin.name, make, stop, refusals, restart),
+                    name=f"adapter-{plugin.name}",
                 )
             if settings.storage.retention_days > 0:
                 group.create_task(

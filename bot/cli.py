@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import sys
 from pathlib import Path
 
-from bot.config import load_settings, secrets_of
+from bot.config import Settings, load_settings, secrets_of
 from bot.errors import ConfigError
 from bot.logsetup import configure_logging
+from bot.plugins import Plugins, TerminalPlugin, discover_plugins
 
 EXIT_CONFIG = 2
 CHAT_LOG = "bananabot-chat.log"
 
+# Each adapter plugin adds its own line (`AdapterPlugin.setup_hint`).
 NO_TOKEN = """\
 bananabot: no chat platform is configured, so there is nothing to run.
 Set at least one token, in the environment or in {config}:
-  Telegram: TELEGRAM_BOT_TOKEN=...   or  [telegram] token = "..."   (from @BotFather)
-  Discord:  DISCORD_BOT_TOKEN=...    or  [discord] token = "..."    (Developer Portal > Bot)
+{hints}
 To try the bot without any platform: bananabot chat --config {config} IMAGE.jpg"""
+
+NO_ADAPTER = "  (no adapter plugin is installed: reinstall bananabot, e.g. pip install -e .)"
+
+NO_TERMINAL = """\
+bananabot: no terminal plugin is installed, so there is nothing to chat with.
+Reinstall bananabot (e.g. pip install -e .) to get its console."""
 
 NO_GEMINI_KEY = """\
 bananabot: no Gemini API key is configured.
@@ -32,7 +38,7 @@ Get a key at https://aistudio.google.com/apikey"""
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bananabot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="serve Telegram and/or Discord (whichever has a token)")
+    run = sub.add_parser("run", help="serve every chat platform whose config enables it")
     run.add_argument("--config", type=Path, default=None, help="path to config.toml")
     chat = sub.add_parser("chat", help="a terminal editing thread (needs only a Gemini key)")
     chat.add_argument("--config", type=Path, default=None, help="path to config.toml")
@@ -46,42 +52,62 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     config_name = str(args.config or "config.toml")
     try:
-        settings = load_settings(args.config, os.environ)
+        plugins = discover_plugins()
+        settings = load_settings(args.config, os.environ, plugins.adapters)
     except ConfigError as exc:
         print(f"bananabot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     # The terminal is the conversation in `chat`: its log goes to a file beside the data.
     log_file = settings.storage.data_dir / CHAT_LOG if args.command == "chat" else None
-    configure_logging(settings.log_level, secrets_of(settings), file=log_file)
+    configure_logging(
+        settings.log_level, secrets_of(settings), file=log_file, quiet=plugins.noisy_loggers
+    )
     if args.command == "run":
-        # Deferred: `chat` and config errors should not pay for importing the server stack.
-        from bot.app import enabled_platforms, run_bot  # noqa: PLC0415
-
-        if not enabled_platforms(settings):
-            print(NO_TOKEN.format(config=config_name), file=sys.stderr)
-            return EXIT_CONFIG
-        if not settings.gemini.api_key:
-            print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
-            return EXIT_CONFIG
-        refused: list[BaseException] = []
-        try:
-            asyncio.run(run_bot(settings))
-        except* (ConfigError, ModuleNotFoundError) as group:
-            # An adapter refused to start (bad token, a portal switch, a missing extra):
-            # say why without a traceback.
-            refused = list(group.exceptions)
-        for reason in refused:
-            print(f"bananabot: {reason}", file=sys.stderr)
-        if refused:
-            return EXIT_CONFIG
-        return 0
+        return _run(settings, plugins, config_name)
     if not settings.gemini.api_key:
         print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
         return EXIT_CONFIG
-    # Imported by name like the other adapters: the core never imports a platform statically.
-    console = importlib.import_module("adapters.console")
+    if not plugins.terminals:
+        print(NO_TERMINAL, file=sys.stderr)
+        return EXIT_CONFIG
     out_dir = args.out or settings.storage.data_dir / "console"
-    return int(asyncio.run(console.run_console(settings, args.images, out_dir)))
+    return asyncio.run(_chat(plugins.terminals[0], settings, args.images, out_dir))
+
+
+def _run(settings: Settings, plugins: Plugins, config_name: str) -> int:
+    """Serve the enabled adapters; say what to set when none is."""
+    if not plugins.enabled(settings):
+        hints = "\n".join(f"  {hint}" for hint in plugins.setup_hints) or NO_ADAPTER
+        print(NO_TOKEN.format(config=config_name, hints=hints), file=sys.stderr)
+        return EXIT_CONFIG
+    if not settings.gemini.api_key:
+        print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
+        return EXIT_CONFIG
+    # Deferred: config errors should not pay for importing the server stack.
+    from bot.app import run_bot  # noqa: PLC0415
+
+    refused: list[BaseException] = []
+    try:
+        asyncio.run(run_bot(settings, plugins=plugins))
+    except* (ConfigError, ModuleNotFoundError) as group:
+        # An adapter refused to start (bad token, a portal switch, a missing extra):
+        # say why without a traceback.
+        refused = list(group.exceptions)
+    for reason in refused:
+        print(f"bananabot: {reason}", file=sys.stderr)
+    if refused:
+        return EXIT_CONFIG
+    return 0
+
+
+async def _chat(
+    terminal: TerminalPlugin, settings: Settings, images: list[Path], out_dir: Path
+) -> int:
+    """Open the engine and hand the terminal to the terminal plugin."""
+    from bot.app import open_engine  # noqa: PLC0415 - deferred like `run`'s server stack
+
+    async with open_engine(settings) as engine:
+        return await terminal.converse(engine, settings, images, out_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,26 +1,25 @@
 """Read config.toml and the environment once into frozen, validated settings.
 
-Secrets may come from the file or the environment; the environment wins. Every unknown key and
-every wrong value stops start-up with a `ConfigError` that names the key.
+The core reads its own sections (gemini, storage, access, limits, logging); every other section
+belongs to the adapter plugin of that name, which parses it with a `Section` reader (see
+`bot.plugins`). Secrets may come from the file or the environment; the environment wins. Every
+unknown section, unknown key and wrong value stops start-up with a `ConfigError` naming it.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bot.errors import ConfigError
 
 T = TypeVar("T")
 
 DEFAULT_MODEL = "gemini-2.5-flash-image"
-TELEGRAM_API = "https://api.telegram.org/bot"
-TELEGRAM_FILES = "https://api.telegram.org/file/bot"
-DISCORD_API = "https://discord.com/api/v10"
-DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+CORE_SECTIONS = ("gemini", "storage", "access", "limits", "logging")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,39 +51,6 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class TelegramSettings:
-    """Telegram Bot API connection."""
-
-    token: str = ""
-    api_base_url: str = TELEGRAM_API
-    file_base_url: str = TELEGRAM_FILES
-    mode: str = "polling"
-    webhook_url: str = ""
-    webhook_listen: str = "0.0.0.0"
-    webhook_port: int = 8443
-    webhook_secret: str = ""
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.token)
-
-
-@dataclass(frozen=True, slots=True)
-class DiscordSettings:
-    """Discord REST and gateway connection."""
-
-    token: str = ""
-    api_base_url: str = DISCORD_API
-    gateway_url: str = DISCORD_GATEWAY
-    message_content_intent: bool = True
-    auto_thread: bool = False
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.token)
-
-
-@dataclass(frozen=True, slots=True)
 class AccessSettings:
     """Who may use the bot; empty lists mean no restriction."""
 
@@ -111,21 +77,61 @@ class LimitSettings:
     max_inflight_per_user: int = 2
 
 
+class PluginConfig(Protocol):
+    """A plugin's own section, parsed and validated by the plugin."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether `bananabot run` should start this adapter (its token is set, say)."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret in the section (empty ones allowed); all are redacted from logs."""
+
+
+class SectionParser(Protocol):
+    """Who owns a config section beyond the core's: an adapter plugin."""
+
+    @property
+    def name(self) -> str:
+        """The section's name, e.g. "tiny" for `[tiny]`."""
+
+    def parse(self, section: Section, env: Mapping[str, str]) -> PluginConfig:
+        """Read the section; raise `ConfigError` naming the key for a wrong value.
+
+        Keys never read are reported as unknown after this returns.
+        """
+
+
+C = TypeVar("C", bound=PluginConfig)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the bot reads at start-up."""
 
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
-    telegram: TelegramSettings = field(default_factory=TelegramSettings)
-    discord: DiscordSettings = field(default_factory=DiscordSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     log_level: str = "INFO"
+    plugins: Mapping[str, PluginConfig] = field(default_factory=dict)  # by section name
+
+    def plugin(self, name: str, kind: type[C]) -> C:
+        """The parsed section `name`; `kind`'s defaults when it was not parsed."""
+        config = self.plugins.get(name)
+        if config is None:
+            return kind()
+        if not isinstance(config, kind):
+            raise TypeError(f"section {name} holds {type(config).__name__}, not {kind.__name__}")
+        return config
 
 
-class _Section:
-    """Typed reads from one TOML table that remember which keys were used."""
+class Section:
+    """Typed reads from one TOML table that remember which keys were used.
+
+    Errors name the key as `section.key`; `finish` reports every key nobody read.
+    """
 
     def __init__(self, name: str, table: object) -> None:
         if not isinstance(table, dict):
@@ -188,55 +194,59 @@ class _Section:
             raise ConfigError(f"{self.name}.{key}", f"expected a list of strings, got {value!r}")
         return tuple(value)
 
+    def url(self, key: str, default: str, schemes: tuple[str, ...]) -> str:
+        """Read a URL that must start with one of `schemes` (empty is allowed)."""
+        value = self.string(key, default).strip()
+        if value and not value.startswith(schemes):
+            raise ConfigError(f"{self.name}.{key}", f"must start with {' or '.join(schemes)}")
+        return value
+
+    def secret(self, key: str, env: Mapping[str, str], *names: str) -> str:
+        """Read a secret: the first of the environment variables `names` set wins over `key`."""
+        from_file = self.string(key, "")
+        for name in names:
+            if env.get(name):
+                return env[name].strip()
+        return from_file.strip()
+
     def finish(self) -> None:
+        """Stop at the first key nobody read: a typo, most likely."""
         unknown = sorted(set(self.table) - self.used)
         if unknown:
             raise ConfigError(f"{self.name}.{unknown[0]}", "unknown key (typo?)")
 
 
-def _url(section: _Section, key: str, default: str, schemes: tuple[str, ...]) -> str:
-    value = section.string(key, default).strip()
-    if value and not value.startswith(schemes):
-        raise ConfigError(f"{section.name}.{key}", f"must start with {' or '.join(schemes)}")
-    return value
-
-
-def _secret(section: _Section, key: str, env: Mapping[str, str], *names: str) -> str:
-    from_file = section.string(key, "")
-    for name in names:
-        if env.get(name):
-            return env[name].strip()
-    return from_file.strip()
-
-
 def secrets_of(settings: Settings) -> tuple[str, ...]:
-    """Every secret in the settings, for log redaction."""
-    return tuple(
-        s
-        for s in (
-            settings.gemini.api_key,
-            settings.telegram.token,
-            settings.telegram.webhook_secret,
-            settings.discord.token,
-        )
-        if s
-    )
+    """Every secret in the settings, the plugins' included, for log redaction."""
+    candidates = [settings.gemini.api_key]
+    for config in settings.plugins.values():
+        candidates.extend(config.secrets)
+    return tuple(s for s in candidates if s)
 
 
-def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Settings:
-    """Validate a parsed TOML document plus the environment into `Settings`."""
-    known = {"gemini", "storage", "telegram", "discord", "access", "limits", "logging"}
+def parse_settings(
+    raw: Mapping[str, object], env: Mapping[str, str], plugins: Iterable[SectionParser] = ()
+) -> Settings:
+    """Validate a parsed TOML document plus the environment into `Settings`.
+
+    Each of `plugins` parses the section of its name (present or not); a section that neither
+    the core nor a plugin owns is an error.
+    """
+    owners = {plugin.name: plugin for plugin in plugins}
+    for name in owners:
+        if name in CORE_SECTIONS:
+            raise ConfigError(name, "is a core section; a plugin may not claim it")
     for name in raw:
-        if name not in known:
+        if name not in CORE_SECTIONS and name not in owners:
             raise ConfigError(name, "unknown section (typo?)")
 
-    g = _Section("gemini", raw.get("gemini", {}))
+    g = Section("gemini", raw.get("gemini", {}))
     # GOOGLE_API_KEY first: google-genai itself gives it precedence over GEMINI_API_KEY.
     gemini = GeminiSettings(
-        api_key=_secret(g, "api_key", env, "GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        api_key=g.secret("api_key", env, "GOOGLE_API_KEY", "GEMINI_API_KEY"),
         model=g.string("model", DEFAULT_MODEL).strip() or DEFAULT_MODEL,
         api_version=g.string("api_version", "v1beta").strip(),
-        base_url=_url(g, "base_url", "", ("http://", "https://")).rstrip("/"),
+        base_url=g.url("base_url", "", ("http://", "https://")).rstrip("/"),
         timeout_s=g.number("timeout_s", 120.0, minimum=0.1),
         max_concurrent_requests=g.integer("max_concurrent_requests", 8, minimum=1),
         retry_attempts=g.integer("retry_attempts", 3, minimum=1),
@@ -250,7 +260,7 @@ def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Setting
         raise ConfigError("gemini.api_version", "must be v1, v1beta or v1alpha")
     g.finish()
 
-    s = _Section("storage", raw.get("storage", {}))
+    s = Section("storage", raw.get("storage", {}))
     # The container image sets BANANABOT_DATA_DIR=/data so a mounted config needs no edit.
     data_dir = s.string("data_dir", "data")
     storage = StorageSettings(
@@ -259,36 +269,7 @@ def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Setting
     )
     s.finish()
 
-    t = _Section("telegram", raw.get("telegram", {}))
-    telegram = TelegramSettings(
-        token=_secret(t, "token", env, "TELEGRAM_BOT_TOKEN"),
-        api_base_url=_url(t, "api_base_url", TELEGRAM_API, ("http://", "https://")),
-        file_base_url=_url(t, "file_base_url", TELEGRAM_FILES, ("http://", "https://")),
-        mode=t.string("mode", "polling"),
-        webhook_url=_url(t, "webhook_url", "", ("https://", "http://")),
-        webhook_listen=t.string("webhook_listen", "0.0.0.0"),
-        webhook_port=t.integer("webhook_port", 8443, minimum=1),
-        webhook_secret=_secret(t, "webhook_secret", env, "TELEGRAM_WEBHOOK_SECRET"),
-    )
-    if telegram.mode not in {"polling", "webhook"}:
-        raise ConfigError(
-            "telegram.mode", f"must be 'polling' or 'webhook', got {telegram.mode!r}"
-        )
-    if telegram.mode == "webhook" and telegram.enabled and not telegram.webhook_url:
-        raise ConfigError("telegram.webhook_url", "is required when mode = 'webhook'")
-    t.finish()
-
-    d = _Section("discord", raw.get("discord", {}))
-    discord = DiscordSettings(
-        token=_secret(d, "token", env, "DISCORD_BOT_TOKEN"),
-        api_base_url=_url(d, "api_base_url", DISCORD_API, ("http://", "https://")).rstrip("/"),
-        gateway_url=_url(d, "gateway_url", DISCORD_GATEWAY, ("ws://", "wss://")),
-        message_content_intent=d.flag("message_content_intent", True),
-        auto_thread=d.flag("auto_thread", False),
-    )
-    d.finish()
-
-    a = _Section("access", raw.get("access", {}))
+    a = Section("access", raw.get("access", {}))
     access = AccessSettings(
         allowed_chats=a.ids("allowed_chats"),
         allowed_users=a.ids("allowed_users"),
@@ -302,7 +283,7 @@ def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Setting
     )
     a.finish()
 
-    lim = _Section("limits", raw.get("limits", {}))
+    lim = Section("limits", raw.get("limits", {}))
     limits = LimitSettings(
         max_prompt_chars=lim.integer("max_prompt_chars", 4000, minimum=1),
         max_image_bytes=lim.integer("max_image_bytes", 20 * 1024 * 1024, minimum=1024),
@@ -313,25 +294,32 @@ def parse_settings(raw: Mapping[str, object], env: Mapping[str, str]) -> Setting
     )
     lim.finish()
 
-    lg = _Section("logging", raw.get("logging", {}))
+    lg = Section("logging", raw.get("logging", {}))
     level = lg.string("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level", "must be DEBUG, INFO, WARNING or ERROR")
     lg.finish()
 
+    configs: dict[str, PluginConfig] = {}
+    for name, plugin in sorted(owners.items()):
+        section = Section(name, raw.get(name, {}))
+        configs[name] = plugin.parse(section, env)
+        section.finish()
+
     return Settings(
         gemini=gemini,
         storage=storage,
-        telegram=telegram,
-        discord=discord,
         access=access,
         limits=limits,
         log_level=level,
+        plugins=configs,
     )
 
 
-def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
-    """Read `path` (if given) and the environment."""
+def load_settings(
+    path: Path | None, env: Mapping[str, str], plugins: Iterable[SectionParser] = ()
+) -> Settings:
+    """Read `path` (if given) and the environment; `plugins` parse their own sections."""
     raw: dict[str, object] = {}
     if path is not None:
         try:
@@ -340,4 +328,4 @@ def load_settings(path: Path | None, env: Mapping[str, str]) -> Settings:
             raise ConfigError(str(path), "file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-    return parse_settings(raw, env)
+    return parse_settings(raw, env, plugins)

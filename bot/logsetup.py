@@ -17,7 +17,8 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6  # shorter strings would redact ordinary words
 
 # Loggers that log request URLs or payloads at INFO/DEBUG: quiet unless something is wrong.
-NOISY_LOGGERS = ("httpx", "httpcore", "aiohttp.access", "google_genai", "telegram.ext", "discord")
+# Adapter plugins add their platform library's (`AdapterPlugin.noisy_loggers`).
+NOISY_LOGGERS = ("httpx", "httpcore", "aiohttp.access", "google_genai")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -66,11 +67,18 @@ def install_redaction(secrets: Iterable[str]) -> Callable[[], None]:
     return undo
 
 
-def configure_logging(level: str, secrets: Iterable[str], *, file: Path | None = None) -> None:
+def configure_logging(
+    level: str,
+    secrets: Iterable[str],
+    *,
+    file: Path | None = None,
+    quiet: Iterable[str] = (),
+) -> None:
     """Set up the root logger for the process (the entry point calls this once).
 
     With `file`, records go there and only warnings reach stderr: a terminal conversation
-    (`bananabot chat`) must not be interleaved with INFO lines.
+    (`bananabot chat`) must not be interleaved with INFO lines. `quiet` names more noisy
+    loggers (the adapters' platform libraries).
     """
     log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     if file is None:
@@ -83,6 +91,6 @@ def configure_logging(level: str, secrets: Iterable[str], *, file: Path | None =
         terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(terminal)
     floor = max(logging.WARNING, logging.getLogger().level)
-    for name in NOISY_LOGGERS:
+    for name in (*NOISY_LOGGERS, *quiet):
         logging.getLogger(name).setLevel(floor)
     install_redaction(secrets)

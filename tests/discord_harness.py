@@ -19,8 +19,9 @@ from typing import Any
 from PIL import Image
 
 from adapters.discord import DiscordAdapter
+from adapters.discord.config import SECTION, DiscordSettings
 from bot.app import open_engine
-from bot.config import AccessSettings, DiscordSettings, Settings
+from bot.config import AccessSettings, Settings
 from bot.engine import Engine
 from bot.request import ChatKey
 from tests.conftest import make_settings
@@ -49,7 +50,9 @@ def bot_settings(
         **discord_options,
     )
     return dataclasses.replace(
-        settings, discord=discord_settings, access=access or settings.access
+        settings,
+        plugins={**settings.plugins, SECTION: discord_settings},
+        access=access or settings.access,
     )
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.config import SECTION, TelegramSettings
 from bot.app import open_engine
-from bot.config import Settings, TelegramSettings
+from bot.config import Settings
 from bot.engine import Engine
 from bot.request import ChatKey
 from tests.conftest import make_settings
@@ -34,9 +35,12 @@ def telegram_settings(
     settings = make_settings(data_dir, gemini, **gemini_options)
     return dataclasses.replace(
         settings,
-        telegram=TelegramSettings(
-            token=tg.token, api_base_url=tg.api_base_url, file_base_url=tg.file_base_url
-        ),
+        plugins={
+            **settings.plugins,
+            SECTION: TelegramSettings(
+                token=tg.token, api_base_url=tg.api_base_url, file_base_url=tg.file_base_url
+            ),
+        },
     )
 
 
@@ -95,7 +99,10 @@ async def running_bot(
     """Start engine + adapter (long polling), stop them cleanly afterwards."""
     async with open_engine(settings) as engine:
         adapter = TelegramAdapter(
-            engine, settings.telegram, poll_timeout_s=1, album_quiet_s=album_quiet_s
+            engine,
+            settings.plugin(SECTION, TelegramSettings),
+            poll_timeout_s=1,
+            album_quiet_s=album_quiet_s,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(adapter.run(stop))

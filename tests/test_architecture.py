@@ -91,3 +91,60 @@ def test_the_engine_implements_its_port() -> None:
     port = {name for name in dir(EnginePort) if not name.startswith("_")}
     missing = sorted(name for name in port if not hasattr(Engine, name))
     assert not missing, missing
+PLATFORM_NAMES = ("telegram", "discord")
+
+
+def platform_mentions(path: Path) -> list[str]:
+    """Identifiers and string literals (docstrings aside) that name a platform."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    words: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                words.append(node.value)
+        elif isinstance(node, ast.Name):
+            words.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.append(node.attr)
+        elif isinstance(node, ast.arg | ast.keyword) and node.arg:
+            words.append(node.arg)
+        elif isinstance(node, ast.alias):
+            words.extend(filter(None, (node.name, node.asname)))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            words.append(node.name)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            words.append(node.module)
+    return [w for w in words if any(name in w.lower() for name in PLATFORM_NAMES)]
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_core_names_no_platform(path: Path) -> None:
+    """Platforms are plugins: `bot/` spells no platform outside comments and docstrings."""
+    assert platform_mentions(path) == []
+
+
+def test_the_platform_check_sees_names_and_strings_but_not_prose(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        '"""Telegram and Discord in a docstring are prose."""\n'
+        "# so is a Discord comment\n"
+        "def f(discord_token: str) -> str:\n"
+        '    """Telegram prose."""\n'
+        '    return f"{discord_token} via telegram"\n'
+        "class TelegramSettings: ...\n",
+        encoding="utf-8",
+    )
+    assert sorted(platform_mentions(sample)) == [
+        " via telegram",
+        "TelegramSettings",
+        "discord_token",
+        "discord_token",
+    ]

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.telegram.config import TelegramSettings
 from bot.app import RestartPolicy, run_bot, supervise
-from bot.config import Settings, TelegramSettings
+from bot.config import Settings
 from bot.errors import ConfigError
 from tests.conftest import photo
 from tests.discord_harness import bot_settings
@@ -26,12 +27,11 @@ from tests.fakes.telegram import TelegramFake
 
 
 def both(tmp_path: Path, gemini: GeminiFake, tg: TelegramFake, dc: DiscordFake) -> Settings:
-    return dataclasses.replace(
-        bot_settings(tmp_path / "data", gemini, dc),
-        telegram=TelegramSettings(
-            token=tg.token, api_base_url=tg.api_base_url, file_base_url=tg.file_base_url
-        ),
+    settings = bot_settings(tmp_path / "data", gemini, dc)
+    telegram = TelegramSettings(
+        token=tg.token, api_base_url=tg.api_base_url, file_base_url=tg.file_base_url
     )
+    return dataclasses.replace(settings, plugins={**settings.plugins, "telegram": telegram})
 
 
 async def test_one_process_serves_both_platforms(tmp_path: Path, gemini: GeminiFake) -> None:
@@ -102,9 +102,11 @@ async def test_a_rejected_telegram_token_stops_the_process_instead_of_retrying(
 ) -> None:
     async with TelegramFake() as tg, DiscordFake() as dc:
         settings = both(tmp_path, gemini, tg, dc)
-        wrong = dataclasses.replace(settings.telegram, token="999:WRONG")
+        telegram = settings.plugin("telegram", TelegramSettings)
+        wrong = dataclasses.replace(telegram, token="999:WRONG")
+        refusing = dataclasses.replace(settings, plugins={**settings.plugins, "telegram": wrong})
         with pytest.RaisesGroup(ConfigError) as refused:
-            await asyncio.wait_for(run_bot(dataclasses.replace(settings, telegram=wrong)), 30)
+            await asyncio.wait_for(run_bot(refusing), 30)
     [error] = refused.value.exceptions
     assert isinstance(error, ConfigError)
     assert error.key == "telegram.token"

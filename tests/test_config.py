@@ -6,34 +6,45 @@ from pathlib import Path
 
 import pytest
 
+from adapters.discord.config import DiscordSettings
+from adapters.discord.plugin import plugin as discord
+from adapters.telegram.config import TelegramSettings
+from adapters.telegram.plugin import plugin as telegram
 from bot.config import DEFAULT_MODEL, load_settings, parse_settings
 from bot.errors import ConfigError
 
+PLUGINS = (telegram, discord)
+
 
 def test_example_config_parses_with_documented_defaults() -> None:
-    settings = load_settings(Path(__file__).parent.parent / "config.example.toml", {})
+    example = Path(__file__).parent.parent / "config.example.toml"
+    settings = load_settings(example, {}, PLUGINS)
+    tg = settings.plugin("telegram", TelegramSettings)
+    dc = settings.plugin("discord", DiscordSettings)
     assert settings.gemini.model == DEFAULT_MODEL == "gemini-2.5-flash-image"
     assert settings.gemini.api_version == "v1beta"
     assert settings.gemini.base_url == ""
-    assert settings.telegram.api_base_url == "https://api.telegram.org/bot"
-    assert settings.telegram.file_base_url == "https://api.telegram.org/file/bot"
-    assert settings.telegram.mode == "polling"
-    assert settings.discord.api_base_url == "https://discord.com/api/v10"
-    assert settings.discord.message_content_intent is True
-    assert settings.discord.auto_thread is False
+    assert tg.api_base_url == "https://api.telegram.org/bot"
+    assert tg.file_base_url == "https://api.telegram.org/file/bot"
+    assert tg.mode == "polling"
+    assert dc.api_base_url == "https://discord.com/api/v10"
+    assert dc.message_content_intent is True
+    assert dc.auto_thread is False
     assert settings.access.allowed_chats == ()
-    assert not settings.telegram.enabled
-    assert not settings.discord.enabled
+    assert not tg.enabled
+    assert not dc.enabled
 
 
 def test_environment_wins_for_secrets() -> None:
     raw = {"gemini": {"api_key": "from-file"}, "telegram": {"token": "file-token"}}
     env = {"GEMINI_API_KEY": "gem-env", "TELEGRAM_BOT_TOKEN": "tg-env", "DISCORD_BOT_TOKEN": "dc"}
-    settings = parse_settings(raw, env)
+    settings = parse_settings(raw, env, PLUGINS)
     assert settings.gemini.api_key == "gem-env"
-    assert settings.telegram.token == "tg-env"
-    assert settings.discord.token == "dc"
-    assert parse_settings(raw, {}).gemini.api_key == "from-file"
+    assert settings.plugin("telegram", TelegramSettings).token == "tg-env"
+    assert settings.plugin("discord", DiscordSettings).token == "dc"
+    from_file = parse_settings(raw, {}, PLUGINS)
+    assert from_file.gemini.api_key == "from-file"
+    assert from_file.plugin("telegram", TelegramSettings).token == "file-token"
     # google-genai gives GOOGLE_API_KEY precedence; so do we.
     both = {"GOOGLE_API_KEY": "google", "GEMINI_API_KEY": "gemini"}
     assert parse_settings({}, both).gemini.api_key == "google"
@@ -55,11 +66,14 @@ def test_environment_wins_for_secrets() -> None:
         ({"discord": {"gateway_url": "https://x"}}, "discord.gateway_url"),
         ({"access": {"admins": "42"}}, "access.admins"),
         ({"storage": []}, "storage"),
+        ({"telegram": {"mdoe": "polling"}}, "telegram.mdoe"),
+        ({"telegram": []}, "telegram"),
+        ({"discord": {"api_base_url": "discord.com"}}, "discord.api_base_url"),
     ],
 )
 def test_wrong_keys_and_values_name_the_key(raw: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_settings(raw, {})
+        parse_settings(raw, {}, PLUGINS)
     assert caught.value.key == key
     assert key in str(caught.value)
 

@@ -10,7 +10,7 @@ import discord.gateway
 import discord.http
 import pytest
 
-import adapters.discord
+from adapters.discord.plugin import plugin
 from bot.app import open_engine
 from bot.errors import ConfigError
 from tests.discord_harness import (
@@ -41,7 +41,7 @@ async def test_a_refused_message_content_intent_stops_with_the_switch_to_flip(
     base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     settings = bot_settings(tmp_path / "data", gemini, dc)
     async with open_engine(settings) as engine:
-        adapter = adapters.discord.create(engine, settings)
+        adapter = plugin.create(engine, settings)
         with pytest.raises(ConfigError) as refused:
             await asyncio.wait_for(adapter.run(asyncio.Event()), WAIT)
 
@@ -64,7 +64,7 @@ async def test_a_rejected_token_names_the_config_key(
     dc.fail_next("GET", r"^/users/@me$", status=401, code=0, message="401: Unauthorized")
     settings = bot_settings(tmp_path / "data", gemini, dc)
     async with open_engine(settings) as engine:
-        adapter = adapters.discord.create(engine, settings)
+        adapter = plugin.create(engine, settings)
         with pytest.raises(ConfigError) as refused:
             await asyncio.wait_for(adapter.run(asyncio.Event()), WAIT)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.config import TelegramSettings
 from bot.app import open_engine
-from bot.config import TelegramSettings
 from tests.conftest import photo
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
@@ -193,7 +193,7 @@ async def test_webhook_mode_checks_the_secret_token(tmp_path: Path, gemini: Gemi
         port = _free_port()
         settings = dataclasses.replace(
             settings,
-            telegram=TelegramSettings(
+            plugins={"telegram": TelegramSettings(
                 token=tg.token,
                 api_base_url=tg.api_base_url,
                 file_base_url=tg.file_base_url,
@@ -202,11 +202,11 @@ async def test_webhook_mode_checks_the_secret_token(tmp_path: Path, gemini: Gemi
                 webhook_listen="127.0.0.1",
                 webhook_port=port,
                 webhook_secret="s3cret-token",
-            ),
+            )},
         )
         async with open_engine(settings) as engine:
             stop = asyncio.Event()
-            adapter = TelegramAdapter(engine, settings.telegram)
+            adapter = TelegramAdapter(engine, settings.plugin("telegram", TelegramSettings))
             task = asyncio.create_task(adapter.run(stop))
             await asyncio.wait_for(adapter.ready.wait(), 15)
             url = f"http://127.0.0.1:{port}/tg-hook"

@@ -17,8 +17,8 @@ import pytest
 from telegram import Update
 
 from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.config import TelegramSettings
 from bot.app import open_engine
-from bot.config import TelegramSettings
 from tests.conftest import photo
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import Call, FakeChat, FakeUser, TelegramFake
@@ -179,7 +179,7 @@ async def test_webhook_answers_200_for_an_unreadable_update_and_serves_the_rest(
         base = telegram_settings(tmp_path, gemini, tg)
         settings = dataclasses.replace(
             base,
-            telegram=TelegramSettings(
+            plugins={"telegram": TelegramSettings(
                 token=tg.token,
                 api_base_url=tg.api_base_url,
                 file_base_url=tg.file_base_url,
@@ -188,11 +188,11 @@ async def test_webhook_answers_200_for_an_unreadable_update_and_serves_the_rest(
                 webhook_listen="127.0.0.1",
                 webhook_port=port,
                 webhook_secret="s3cret-token",
-            ),
+            )},
         )
         async with open_engine(settings) as engine:
             stop = asyncio.Event()
-            adapter = TelegramAdapter(engine, settings.telegram)
+            adapter = TelegramAdapter(engine, settings.plugin("telegram", TelegramSettings))
             task = asyncio.create_task(adapter.run(stop))
             try:
                 await asyncio.wait_for(adapter.ready.wait(), 15)

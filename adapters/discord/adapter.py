@@ -19,9 +19,10 @@ import yarl
 from adapters.discord.boundary import Guard
 from adapters.discord.chat_commands import ChatCommands
 from adapters.discord.client import BananaClient
+from adapters.discord.config import SECTION, DiscordSettings
 from adapters.discord.conversation import Conversation
 from adapters.discord.steps import InteractionSteps
-from bot.config import DiscordSettings, Settings
+from bot.config import Settings
 from bot.engine_port import EnginePort
 from bot.errors import ConfigError
 
@@ -78,7 +79,7 @@ class DiscordAdapter:
         shutdown_grace: float = SHUTDOWN_GRACE_S,
     ) -> None:
         self._engine = engine
-        self._settings = settings.discord
+        self._settings = settings.plugin(SECTION, DiscordSettings)
         self._max_prompt_chars = settings.limits.max_prompt_chars
         self._guild_ready_timeout = guild_ready_timeout
         self._shutdown_grace = shutdown_grace

@@ -9,12 +9,12 @@ from discord import app_commands
 
 from adapters.discord import catalog
 from adapters.discord.boundary import Guard, answer
+from adapters.discord.config import DiscordSettings
 from adapters.discord.outbox import MISSING
 from adapters.discord.scope import Scope, interaction_scope
 from adapters.discord.steps import matching_choices
 from adapters.discord.views import action_view
 from bot.chat_settings import RESET
-from bot.config import DiscordSettings
 from bot.engine_port import EnginePort
 from bot.errors import InputRejected
 from bot.explain import failure_for

@@ -7,6 +7,7 @@ import logging
 import discord
 
 from adapters.discord.boundary import Guard
+from adapters.discord.config import DiscordSettings
 from adapters.discord.outbox import ChannelOutbox
 from adapters.discord.parsing import (
     Incoming,
@@ -21,7 +22,6 @@ from adapters.discord.parsing import (
 from adapters.discord.scope import Scope, scope_for
 from bot import messages
 from bot.cards import Card
-from bot.config import DiscordSettings
 from bot.engine_port import EnginePort
 from bot.request import EditRequest
 

@@ -15,6 +15,7 @@ from discord import app_commands
 
 from adapters.discord import catalog
 from adapters.discord.boundary import Guard, answer
+from adapters.discord.config import DiscordSettings
 from adapters.discord.parsing import (
     attachments_of,
     chat_key,
@@ -26,7 +27,6 @@ from adapters.discord.placement import deferred_outbox, move_to_thread, opens_th
 from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
 from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
-from bot.config import DiscordSettings
 from bot.engine_port import EnginePort
 from bot.errors import InputRejected
 from bot.explain import failure_for

@@ -30,6 +30,7 @@ from telegram.request import HTTPXRequest
 
 from adapters.telegram import catalog
 from adapters.telegram.albums import AlbumCollector
+from adapters.telegram.config import TelegramSettings
 from adapters.telegram.outbox import Place, TelegramOutbox, keyboard, place_of
 from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
 from adapters.telegram.presses import TelegramPress, place_for_button
@@ -38,7 +39,6 @@ from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
 from adapters.telegram.updates import TolerantBot
 from adapters.telegram.webhook import WebhookReceiver
 from bot import messages
-from bot.config import TelegramSettings
 from bot.engine_port import EnginePort
 from bot.errors import ConfigError, InputRejected
 from bot.request import Author, ChatKey, EditRequest, ImageSource
