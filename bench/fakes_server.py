@@ -6,6 +6,9 @@ gets SIGTERM. Running here, the fakes' CPU never counts against the bot being me
 spend little anyway: photo thumbnails are skipped (neither bot reads them) and the Gemini answer
 is rendered once, only its few variant bytes are base64-encoded per request.
 
+Only public hooks of the tests' fakes are used: the Telegram fake's `thumbnailer`, `on_answer`
+and `middlewares` options and `forget_file_bytes`, the Gemini fake's `answer_body`.
+
 Every request the fakes serve is timed (arrival, body read, answer), so the bench can subtract
 the fakes' own latency from a step's wall time.
 """
@@ -15,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import dataclasses
 import io
 import itertools
 import json
@@ -23,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +33,9 @@ from aiohttp import web
 from PIL import Image
 
 from bench.payloads import jpeg_variant, png_text_chunk
-from tests.fakes.gemini import GeminiFake, RecordedRequest, Reply
+from tests.fakes.gemini import GeminiFake, Reply
 from tests.fakes.loopback import serve as serve_app
-from tests.fakes.telegram import Call, FakeChat, FakeUser, JSONDict, TelegramFake
+from tests.fakes.telegram import Call, FakeChat, FakeUser, JSONDict, TelegramFake, Thumbnail
 
 ANSWER_METHODS = frozenset({"sendPhoto", "sendMessage", "sendDocument"})
 _JSON_CT = "application/json; charset=UTF-8"
@@ -45,87 +48,69 @@ def _small_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-class BenchTelegramFake(TelegramFake):
-    """The tests' Telegram fake, timed, without thumbnail work, forgetting uploaded bytes."""
+_THUMB = _small_jpeg()
+
+
+def header_only_thumbnails(data: bytes) -> tuple[tuple[int, int], list[Thumbnail]]:
+    """The photo's size from its header, and one tiny stock JPEG for both thumbnails."""
+    # Real thumbnails would cost the fake ~30 ms of CPU per photo; neither bot reads them.
+    with Image.open(io.BytesIO(data)) as image:
+        size = image.size
+    return size, [(_THUMB, 90, 68), (_THUMB, 320, 240)]
+
+
+class TelegramTimings:
+    """Times the Telegram fake through its public hooks; frees what the bot uploads."""
 
     def __init__(self) -> None:
-        super().__init__(webhook_delivery=False)
-        self._thumb = _small_jpeg()
         self.available: dict[int, float] = {}  # update id -> when it was queued
         self.polls: list[dict[str, Any]] = []  # answered getUpdates: times and update ids
         self.service: list[dict[str, Any]] = []  # other requests: method, arrival, answer
-        self.answers: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, replied-to id) -> reply
+        self.answers: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, replied-to) -> reply
+        self.tg = TelegramFake(
+            webhook_delivery=False,
+            thumbnailer=header_only_thumbnails,
+            on_answer=self._on_answer,
+            middlewares=(self._time_request,),
+        )
 
-    def _store_photo(self, data: bytes) -> list[JSONDict]:
-        # Header only: the real thumbnails would cost the fake ~30 ms of CPU per photo.
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-        sizes: list[JSONDict] = []
-        for blob, w, h in ((self._thumb, 90, 68), (self._thumb, 320, 240), (data, width, height)):
-            stored = self._new_file(blob, "photos", "jpg", "AgAC")
-            sizes.append(
-                {
-                    "file_id": stored.file_id,
-                    "file_unique_id": stored.file_unique_id,
-                    "file_size": stored.file_size,
-                    "width": w,
-                    "height": h,
-                }
-            )
-        for size in sizes:
-            self._photo_groups[size["file_id"]] = sizes
-        return [dict(size) for size in sizes]
+    @web.middleware
+    async def _time_request(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        t_in = time.monotonic()
+        response = await handler(request)
+        method = request.match_info.get("method")
+        if method is None and request.path.startswith("/file/"):
+            method = "download"
+        if method is not None and method != "getUpdates":
+            self.service.append({"method": method, "t_in": t_in, "t_out": time.monotonic()})
+        return response
 
-    def queue_update(self, update: JSONDict) -> JSONDict:
-        queued = super().queue_update(update)
-        self.available[queued["update_id"]] = time.monotonic()
-        return queued
-
-    async def _get_updates(self, call: Call) -> list[JSONDict]:
-        batch = await super()._get_updates(call)
-        if batch:
+    def _on_answer(self, call: Call) -> None:
+        if not call.ok:
+            return
+        if call.method == "getUpdates" and call.response:
             self.polls.append(
                 {
                     "t_in": call.time,
                     "t_out": time.monotonic(),
-                    "updates": [u["update_id"] for u in batch],
+                    "updates": [u["update_id"] for u in call.response],
                 }
             )
-        return batch
+        elif call.method == "sendPhoto":
+            # Nobody downloads the bot's uploads: free them (a burst uploads ~300 MB).
+            call.files.clear()
+            self.tg.forget_file_bytes(call.response["photo"][-1]["file_id"])
+            self._record_answer(call)
+        elif call.method == "sendMessage":
+            self._record_answer(call)
 
-    async def _handle_method(self, request: web.Request) -> web.StreamResponse:
-        t_in = time.monotonic()
-        response = await super()._handle_method(request)
-        method = request.match_info.get("method", "")
-        if method != "getUpdates":
-            self.service.append({"method": method, "t_in": t_in, "t_out": time.monotonic()})
-        return response
-
-    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
-        t_in = time.monotonic()
-        response = await super()._handle_file(request)
-        self.service.append({"method": "download", "t_in": t_in, "t_out": time.monotonic()})
-        return response
-
-    def _send_photo(self, call: Call) -> JSONDict:
-        result = super()._send_photo(call)
-        # Nobody downloads the bot's uploads: free them (a burst uploads ~300 MB).
-        call.files.clear()
-        largest = result["photo"][-1]["file_id"]
-        self._files[largest] = dataclasses.replace(self._files[largest], data=b"")
-        self._record_answer(call, result)
-        return result
-
-    def _send_message(self, call: Call) -> JSONDict:
-        result = super()._send_message(call)
-        self._record_answer(call, result)
-        return result
-
-    def _record_answer(self, call: Call, result: JSONDict) -> None:
+    def _record_answer(self, call: Call) -> None:
         reply = call.params.get("reply_parameters")
         if not isinstance(reply, dict) or "message_id" not in reply:
             return
-        key = (int(result["chat"]["id"]), int(reply["message_id"]))
+        key = (int(call.response["chat"]["id"]), int(reply["message_id"]))
         self.answers.setdefault(
             key,
             {
@@ -133,52 +118,52 @@ class BenchTelegramFake(TelegramFake):
                 "t": call.time,  # the fake holds the whole request (body read and parsed)
                 "chat": key[0],
                 "reply_to": key[1],
-                "message_id": result["message_id"],
+                "message_id": call.response["message_id"],
             },
         )
 
+    def queue(self, message: JSONDict) -> JSONDict:
+        """Queue the update carrying `message` and note when it became available."""
+        update = self.tg.queue_update({"message": message})
+        self.available[update["update_id"]] = time.monotonic()
+        return update
+
     async def wait_answers(self, keys: list[tuple[int, int]], timeout: float) -> bool:  # noqa: ASYNC109 - bounded by design
         """Wait until every key has a reply; False on timeout."""
-        missing = set(keys)
-
-        def done(_tg: TelegramFake) -> bool:
-            missing.difference_update([k for k in missing if k in self.answers])
-            return not missing
-
         try:
-            await self.wait_for(done, timeout)
-        except AssertionError:
+            await self.tg.wait_for(lambda: all(k in self.answers for k in keys), timeout)
+        except TimeoutError:
             return False
         return True
 
 
-class BenchGeminiFake(GeminiFake):
-    """A Gemini fake that answers every request with one precomputed image answer.
+class TimedGemini:
+    """A Gemini server that answers every request with one precomputed image answer.
 
     The body is the tests' fake's own rendering of `Reply.image(png)`; each answer's PNG gets a
     distinct text chunk (as real results are distinct files), spliced into the precomputed
-    base64 so the fake re-encodes only ~60 bytes per request.
+    base64 so only ~60 bytes are encoded per request. Requests are timed, not parsed.
     """
 
     def __init__(self, png: bytes, model: str) -> None:
-        super().__init__()
-        probe = RecordedRequest(
-            model=model,
-            api_version="v1beta",
-            action="generateContent",
-            headers={},
-            raw={},
-            contents=[],
-            generation_config=None,
-        )
-        rendered = self._render(Reply.image(_MARKER), probe, 0).body
-        assert isinstance(rendered, bytes)
+        rendered = GeminiFake().answer_body(Reply.image(_MARKER), model=model)
         self._prefix, self._suffix = rendered.split(base64.b64encode(_MARKER))
         head = (len(png) - 12) // 3 * 3  # split on a 3-byte boundary: base64 concatenates
         self._head_b64 = base64.b64encode(png[:head])
         self._tail, self._iend = png[head:-12], png[-12:]
         self._variants = itertools.count(1)
+        self._closing = asyncio.Event()
+        self.latency = 0.0
         self.records: list[dict[str, Any]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/{version}/models/{model_action}", self._handle)
+        return app
+
+    def close(self) -> None:
+        """Wake sleeping requests so the server stops at once."""
+        self._closing.set()
 
     def _answer_body(self) -> bytes:
         tail = self._tail + png_text_chunk(next(self._variants)) + self._iend
@@ -189,7 +174,9 @@ class BenchGeminiFake(GeminiFake):
         body = await request.read()
         t_read = time.monotonic()
         latency = self.latency
-        await self._sleep(latency)
+        if latency > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), latency)
         t_wake = time.monotonic()
         response = web.Response(body=self._answer_body(), headers={"Content-Type": _JSON_CT})
         self.records.append(
@@ -209,8 +196,9 @@ class BenchGeminiFake(GeminiFake):
 class Control:
     """The bench's remote control: create messages, release updates, wait for answers."""
 
-    def __init__(self, tg: BenchTelegramFake, gemini: BenchGeminiFake, payloads: dict[str, str]):
-        self._tg = tg
+    def __init__(self, timings: TelegramTimings, gemini: TimedGemini, payloads: dict[str, str]):
+        self._timings = timings
+        self._tg = timings.tg
         self._gemini = gemini
         self._payloads = {name: Path(path).read_bytes() for name, path in payloads.items()}
         self._variants = itertools.count(1)
@@ -258,13 +246,13 @@ class Control:
             created.append(self._tg.send_user_message(chat, user, **options))
         released = []
         for message in created:
-            update = self._tg.queue_update({"message": message})
+            update = self._timings.queue(message)
             released.append(
                 {
                     "chat": message["chat"]["id"],
                     "message_id": message["message_id"],
                     "update_id": update["update_id"],
-                    "t_available": self._tg.available[update["update_id"]],
+                    "t_available": self._timings.available[update["update_id"]],
                 }
             )
         return web.json_response({"items": released})
@@ -273,8 +261,8 @@ class Control:
         """Wait (bounded) until each (chat, message id) got a reply; return the replies."""
         body = await request.json()
         keys = [(int(chat), int(message)) for chat, message in body["keys"]]
-        complete = await self._tg.wait_answers(keys, float(body.get("timeout", 30)))
-        found = [self._tg.answers[k] for k in keys if k in self._tg.answers]
+        complete = await self._timings.wait_answers(keys, float(body.get("timeout", 30)))
+        found = [self._timings.answers[k] for k in keys if k in self._timings.answers]
         return web.json_response({"complete": complete, "answers": found})
 
     async def first_poll(self, request: web.Request) -> web.Response:
@@ -282,15 +270,17 @@ class Control:
         body = await request.json()
         since = float(body["since"])
 
-        def polled(tg: TelegramFake) -> bool:
-            return any(c.time >= since for c in tg.calls_of("getUpdates"))
+        def first() -> float | None:
+            return min(
+                (c.time for c in self._tg.calls_of("getUpdates") if c.time >= since), default=None
+            )
 
         try:
-            await self._tg.wait_for(polled, float(body.get("timeout", 30)))
-        except AssertionError:
+            return web.json_response(
+                {"t": await self._tg.wait_for(first, float(body.get("timeout", 30)))}
+            )
+        except TimeoutError:
             return web.json_response({"t": None})
-        first = min(c.time for c in self._tg.calls_of("getUpdates") if c.time >= since)
-        return web.json_response({"t": first})
 
     async def configure_gemini(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -302,9 +292,9 @@ class Control:
         since = float(request.query.get("since", "0"))
         return web.json_response(
             {
-                "available": {str(k): v for k, v in self._tg.available.items() if v >= since},
-                "polls": [p for p in self._tg.polls if p["t_out"] >= since],
-                "service": [s for s in self._tg.service if s["t_in"] >= since],
+                "available": {str(k): v for k, v in self._timings.available.items() if v >= since},
+                "polls": [p for p in self._timings.polls if p["t_out"] >= since],
+                "service": [s for s in self._timings.service if s["t_in"] >= since],
                 "gemini": [g for g in self._gemini.records if g["t_in"] >= since],
             }
         )
@@ -316,15 +306,17 @@ async def serve(payloads: dict[str, str], png: bytes, model: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with BenchTelegramFake() as tg, BenchGeminiFake(png, model) as gemini:
-        runner, port = await serve_app(Control(tg, gemini, payloads).app())
+    timings, gemini = TelegramTimings(), TimedGemini(png, model)
+    async with timings.tg as tg:
+        gemini_runner, gemini_port = await serve_app(gemini.app())
+        runner, port = await serve_app(Control(timings, gemini, payloads).app())
         print(
             json.dumps(
                 {
                     "token": tg.token,
                     "telegram_api": tg.api_base_url,
                     "telegram_files": tg.file_base_url,
-                    "gemini": gemini.base_url,
+                    "gemini": f"http://127.0.0.1:{gemini_port}",
                     "control": f"http://127.0.0.1:{port}",
                 }
             ),
@@ -335,7 +327,9 @@ async def serve(payloads: dict[str, str], png: bytes, model: str) -> None:
             target=_set_on_eof, args=(loop, stop), name="stdin-watch", daemon=True
         ).start()
         await stop.wait()
+        gemini.close()
         await runner.cleanup()
+        await gemini_runner.cleanup()
 
 
 def _set_on_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

@@ -28,7 +28,7 @@ import adapters.telegram.adapter as telegram_adapter
 import adapters.telegram.outbox as telegram_outbox
 import bot.app
 import bot.cli
-import bot.engine
+import bot.intake
 import bot.model
 from bot.request import ImageSource
 from bot.store.sqlite import SqliteStore
@@ -172,7 +172,7 @@ def install() -> None:
     # setattr: these are monkeypatches of other modules' names, on purpose.
     setattr(adapter_cls, "_on_message", traced_on_message)  # noqa: B010
     setattr(adapter_cls, "_source", traced_source)  # noqa: B010
-    _wrap(bot.engine, "prepare_image", "validate")
+    _wrap(bot.intake, "prepare_image", "validate")
     for name in STORE_METHODS:
         if hasattr(SqliteStore, name):  # the store evolves; a renamed method just goes untimed
             _wrap(SqliteStore, name, "store")

@@ -60,11 +60,10 @@ class RunningBot:
         Results (photos) are returned once linked, as a user could only reply to them then.
         """
 
-        def answered(tg: TelegramFake) -> bool:
-            return any(self._answers(c, message) for c in tg.calls_of(method))
+        def answer() -> Call | None:
+            return next((c for c in self.tg.calls_of(method) if self._answers(c, message)), None)
 
-        await self.tg.wait_for(answered, timeout=15)
-        call = next(c for c in self.tg.calls_of(method) if self._answers(c, message))
+        call = await self.tg.wait_for(answer, timeout=15)
         if linked if linked is not None else method == "sendPhoto":
             await self.linked(self.posted(call))
         return call

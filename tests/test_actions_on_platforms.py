@@ -95,7 +95,7 @@ async def test_telegram_buttons_posted_before_the_upgrade_still_work(
             tg.press_button(chat, alice, old, "o:2")
             document = await tg.wait_for_call("sendDocument")
             tg.press_button(chat, alice, old, "r:2")
-            await tg.wait_for(lambda t: len(t.calls_of("sendPhoto")) == 2, timeout=15)
+            await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 2, timeout=15)
     assert document.upload("document") == gemini.requests[0].result_image
     assert len(gemini.requests) == 2
     assert gemini.requests[1].contents == gemini.requests[0].contents  # the same turn again

@@ -40,7 +40,7 @@ async def test_one_process_serves_both_platforms(tmp_path: Path, gemini: GeminiF
         stop = asyncio.Event()
         task = asyncio.create_task(run_bot(settings, stop))
         try:
-            await tg.wait_for(lambda t: bool(t.calls_of("getUpdates")), timeout=30)
+            await tg.wait_for(lambda: bool(tg.calls_of("getUpdates")), timeout=30)
             # Commands are synced before the gateway connects: wait for the IDENTIFY too.
             await dc.wait_for(lambda: dc.global_commands and dc.connected, timeout=30)
             alice = tg.user(1, "Alice")
@@ -67,7 +67,7 @@ async def test_a_failed_discord_adapter_is_restarted_while_telegram_keeps_servin
         stop = asyncio.Event()
         task = asyncio.create_task(run_bot(settings, stop))
         try:
-            await tg.wait_for(lambda t: bool(t.calls_of("getUpdates")), timeout=30)
+            await tg.wait_for(lambda: bool(tg.calls_of("getUpdates")), timeout=30)
             alice = tg.user(1, "Alice")
             tg.send_user_message(tg.private_chat(alice), alice, photo=photo(), caption="blue")
             telegram_result = await tg.wait_for_call("sendPhoto", timeout=30)

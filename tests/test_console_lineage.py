@@ -13,14 +13,14 @@ from typing import Any
 from adapters.console import CHAT, ConsoleThread
 from bot.app import open_engine
 from tests.conftest import make_settings, photo
-from tests.fakes.gemini import GeminiFake, RecordedContent, RecordedRequest, _parse_contents
+from tests.fakes.gemini import GeminiFake, RecordedContent, RecordedRequest, parse_contents
 
 GEMINI3 = "gemini-3-pro-image-preview"
 
 
 def answered(req: RecordedRequest) -> RecordedContent:
     """The model turn the fake sent back for `req`, decoded like a request content."""
-    return _parse_contents([req.response_json["candidates"][0]["content"]])[0]
+    return parse_contents([req.response_json["candidates"][0]["content"]])[0]
 
 
 def user_turn(*parts: Any) -> list[tuple[str | None, bytes | None]]:

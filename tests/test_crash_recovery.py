@@ -55,7 +55,7 @@ async def test_kill_9_mid_call_then_restart_announces_with_retry(
             stderr=subprocess.DEVNULL,
         )
         try:
-            await tg.wait_for(lambda t: bool(t.calls_of("getUpdates")), timeout=60)
+            await tg.wait_for(lambda: bool(tg.calls_of("getUpdates")), timeout=60)
             alice = tg.user(1, "Alice")
             chat = tg.private_chat(alice)
             sent = tg.send_user_message(chat, alice, photo=photo(), caption="make it blue")

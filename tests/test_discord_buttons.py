@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-import tests.fakes.discord as discord_fake
 from bot.config import AccessSettings
 from tests.discord_harness import (
     attachment_bytes,
@@ -81,10 +78,10 @@ async def test_buttons_check_access_for_the_person_who_clicks(
 
 
 async def test_an_oversized_result_comes_as_a_jpeg_preview_and_original_explains(
-    tmp_path: Path, gemini: GeminiFake, dc: DiscordFake, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, gemini: GeminiFake, dc: DiscordFake
 ) -> None:
     # A guild whose upload limit is far below the result's size.
-    monkeypatch.setattr(discord_fake, "upload_limit_for_tier", lambda tier: SMALL_LIMIT)
+    dc.upload_limit = SMALL_LIMIT
     big = noisy_png((420, 420))
     assert len(big) > SMALL_LIMIT
     gemini.script(Reply.image(big))

@@ -55,9 +55,11 @@ async def test_stale_telegram_buttons_after_forget_name_no_one_elses_result(
             # Her stale Retry: either the refusal or a new picture ends the wait.
             tg.press_button(group, alice, alices_result, retry)
             await tg.wait_for(
-                lambda t: (
-                    any(UNKNOWN in (c.params.get("text") or "") for c in t.calls_of("sendMessage"))
-                    or len(t.calls_of("sendPhoto")) > 3
+                lambda: (
+                    any(
+                        UNKNOWN in (c.params.get("text") or "") for c in tg.calls_of("sendMessage")
+                    )
+                    or len(tg.calls_of("sendPhoto")) > 3
                 )
             )
     assert answer.params.get("text") == UNKNOWN
@@ -72,12 +74,11 @@ async def test_stale_telegram_buttons_after_forget_name_no_one_elses_result(
 async def _answer_to(tg: TelegramFake, query_id: str) -> Call:
     """Wait for the bot's answerCallbackQuery to one button press."""
 
-    def of(t: TelegramFake) -> list[Call]:
-        calls = t.calls_of("answerCallbackQuery")
+    def answers() -> list[Call]:
+        calls = tg.calls_of("answerCallbackQuery")
         return [c for c in calls if c.params["callback_query_id"] == query_id]
 
-    await tg.wait_for(lambda t: bool(of(t)))
-    return of(tg)[0]
+    return (await tg.wait_for(answers))[0]
 
 
 async def test_stale_discord_buttons_after_forget_name_no_one_elses_result(

@@ -66,9 +66,7 @@ async def test_forget_in_telegram_needs_the_askers_confirmation(
             data = confirm["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
             tg.press_button(group, mallory, confirm, data)
             await tg.wait_for(
-                lambda t: any(
-                    c.params.get("show_alert") for c in t.calls_of("answerCallbackQuery")
-                )
+                lambda: any(c.params.get("show_alert") for c in tg.calls_of("answerCallbackQuery"))
             )
             assert await bot.engine.is_linked(bot_chat(group.id), str(result["message_id"]))
             tg.press_button(group, alice, confirm, data)

@@ -32,7 +32,7 @@ async def test_a_late_press_still_retries_and_sends_the_original(
             # Telegram's answer deadline has passed for both presses.
             tg.fail_next("answerCallbackQuery", 400, TOO_OLD, times=2)
             tg.press_button(chat, alice, result, buttons["Retry"])
-            await tg.wait_for(lambda t: len(t.calls_of("sendPhoto")) == 2, timeout=15)
+            await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 2, timeout=15)
             tg.press_button(chat, alice, result, buttons["Original"])
             document = await tg.wait_for_call("sendDocument", timeout=15)
     answers = tg.calls_of("answerCallbackQuery")

@@ -377,30 +377,21 @@ async def test_wrong_token_is_rejected(tg: TelegramFake) -> None:
     await bot.shutdown()
 
 
-async def test_parse_modes_like_the_server(tg: TelegramFake, alice: FakeUser) -> None:
+async def test_plain_text_limits_and_unchanged_edits_like_the_server(
+    tg: TelegramFake, alice: FakeUser
+) -> None:
     chat = tg.private_chat(alice)
     async with build_app(tg) as app:
-        message = await app.bot.send_message(
-            chat.id, "<b>bold</b> &lt;tag&gt; 🍌<i>it</i>", parse_mode=ParseMode.HTML
-        )
-        with pytest.raises(BadRequest, match='unsupported start tag "script"'):
-            await app.bot.send_message(chat.id, "<script>x</script>", parse_mode=ParseMode.HTML)
-        with pytest.raises(BadRequest, match=r"character '\.' is reserved"):
-            await app.bot.send_message(chat.id, "v1.2", parse_mode=ParseMode.MARKDOWN_V2)
+        message = await app.bot.send_message(chat.id, "bold 🍌 /edit")
         with pytest.raises(BadRequest, match="Message is not modified"):
-            await app.bot.edit_message_text(
-                "<b>bold</b> &lt;tag&gt; 🍌<i>it</i>",
-                chat.id,
-                message.message_id,
-                parse_mode=ParseMode.HTML,
-            )
+            await app.bot.edit_message_text("bold 🍌 /edit", chat.id, message.message_id)
         with pytest.raises(BadRequest, match="Message caption is too long"):
             await app.bot.send_photo(chat.id, png(10, 10), caption="x" * 1025)
-    assert message.text == "bold <tag> 🍌it"
-    assert [(e.type, e.offset, e.length) for e in message.entities] == [
-        ("bold", 0, 4),
-        ("italic", 13, 2),  # the banana is two UTF-16 code units
-    ]
+        with pytest.raises(BadRequest, match="does not model parse_mode"):
+            await app.bot.send_message(chat.id, "<b>bold</b>", parse_mode=ParseMode.HTML)
+    assert message.text == "bold 🍌 /edit"
+    # The command is found as Telegram finds it: the banana is two UTF-16 code units.
+    assert [(e.type, e.offset, e.length) for e in message.entities] == [("bot_command", 8, 5)]
 
 
 # ------------------------------------------------------------------ getUpdates semantics

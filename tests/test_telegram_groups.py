@@ -131,9 +131,7 @@ async def test_settings_are_for_chat_admins_and_change_the_request(
             # Bob cannot press the admin's menu either.
             tg.press_button(group, bob, menu, "s:v:aspect_ratio:16:9")
             await tg.wait_for(
-                lambda t: any(
-                    c.params.get("show_alert") for c in t.calls_of("answerCallbackQuery")
-                )
+                lambda: any(c.params.get("show_alert") for c in tg.calls_of("answerCallbackQuery"))
             )
             tg.press_button(group, alice, menu, "s:v:aspect_ratio:16:9")
             await tg.wait_for_call("editMessageText", count=2)

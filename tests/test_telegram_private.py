@@ -84,7 +84,7 @@ async def test_reply_to_an_older_result_branches_and_survives_restart(
             result_3 = bot.posted(await bot.reply_to(branch))
             # Retry on the branch's result, pressed after the restart: a sibling answer.
             tg.press_button(chat, alice, result_3, button(result_3, "Retry"))
-            await tg.wait_for(lambda t: len(t.calls_of("sendPhoto")) == 4, timeout=15)
+            await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 4, timeout=15)
             assert tg.calls_of("answerCallbackQuery")
     r1, r2, r3, r4 = gemini.requests
     assert [c.role for c in r2.contents] == ["user", "model", "user"]

@@ -114,7 +114,7 @@ async def test_an_unreadable_update_is_skipped_and_the_rest_of_the_batch_served(
             follow = tg.send_user_message(chat, alice, text="now add a hat")
             await bot.reply_to(edit)
             await bot.reply_to(follow)
-            await tg.wait_for(lambda t: any(o > bad["update_id"] for o in offsets(t)))
+            await tg.wait_for(lambda: any(o > bad["update_id"] for o in offsets(tg)))
             polls = len(tg.calls_of("getUpdates")) - polls_before
     assert len(gemini.requests) == 2
     assert polls <= 6  # not hundreds a second
@@ -136,7 +136,7 @@ async def test_an_unreadable_last_update_is_confirmed_too(
             edit = tg.send_user_message(chat, alice, photo=photo(), caption="make it blue")
             bad = tg.queue_update({"message": gift_without_id(chat, alice, 99)})
             await bot.reply_to(edit)
-            await tg.wait_for(lambda t: any(o > bad["update_id"] for o in offsets(t)))
+            await tg.wait_for(lambda: any(o > bad["update_id"] for o in offsets(tg)))
             assert tg.pending_updates == []
             # Still serving afterwards.
             later = tg.send_user_message(chat, alice, text="and a scarf")
@@ -158,7 +158,7 @@ async def test_repeated_polling_failures_back_off(
             def failing_polls(t: TelegramFake) -> list[Call]:
                 return [c for c in t.calls_of("getUpdates") if c.status == 200 and c.response]
 
-            await tg.wait_for(lambda t: len(failing_polls(t)) >= 3, timeout=15)
+            await tg.wait_for(lambda: len(failing_polls(tg)) >= 3, timeout=15)
             first, second, third = failing_polls(tg)[:3]
             # Waits grow between attempts (lower bounds: a slow machine only makes them longer).
             assert second.time - first.time >= 0.9
@@ -199,7 +199,7 @@ async def test_webhook_answers_200_for_an_unreadable_update_and_serves_the_rest(
                 edit = tg.send_user_message(chat, alice, photo=photo(), caption="make it blue")
                 bad = tg.queue_update({"message": poll_without_members_only(chat, alice, 50)})
                 follow = tg.send_user_message(chat, alice, text="now add a hat")
-                await tg.wait_for(lambda t: len(t.calls_of("sendPhoto")) == 2, timeout=15)
+                await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 2, timeout=15)
             finally:
                 stop.set()
                 await asyncio.wait_for(task, 15)
