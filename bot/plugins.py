@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -81,6 +81,28 @@ class TerminalPlugin(Protocol):
         """Talk on stdin/stdout until the user leaves; return the exit status.
 
         `images` are attached to the first instruction; result images go to `out_dir`."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredAdapter:
+    """An `AdapterPlugin` declared from its parts, so a platform package writes only those.
+
+    `build` is called by `create` and is where the platform library gets imported.
+    """
+
+    name: str
+    parse_section: Callable[[Section, Mapping[str, str]], PluginConfig]
+    build: Callable[[EnginePort, Settings], Adapter]
+    setup_hint: str
+    noisy_loggers: tuple[str, ...] = ()
+
+    def parse(self, section: Section, env: Mapping[str, str]) -> PluginConfig:
+        """Read the plugin's own section."""
+        return self.parse_section(section, env)
+
+    def create(self, engine: EnginePort, settings: Settings) -> Adapter:
+        """Build the adapter (importing its platform library now)."""
+        return self.build(engine, settings)
 
 
 @dataclass(frozen=True, slots=True)

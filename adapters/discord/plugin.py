@@ -1,38 +1,26 @@
 """The Discord adapter plugin (entry point `discord` in `bananabot.adapters`).
 
-Cheap to import: discord.py is imported only when the adapter is created.
+Cheap to import: discord.py is imported only when the adapter is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from adapters.discord.config import SECTION, SETUP_HINT, DiscordSettings, parse_discord
-from bot.config import Section, Settings
+from adapters.discord.config import SECTION, SETUP_HINT, parse_discord
+from bot.config import Settings
+from bot.plugins import Adapter, AdapterPlugin, DeclaredAdapter
 
 if TYPE_CHECKING:
-    from adapters.discord.adapter import DiscordAdapter
     from bot.engine_port import EnginePort
-    from bot.plugins import AdapterPlugin
 
 
-class DiscordPlugin:
-    """Slash commands, the Edit image menu, replies and persistent buttons."""
+def _build(engine: EnginePort, settings: Settings) -> Adapter:
+    from adapters.discord.adapter import DiscordAdapter  # noqa: PLC0415 - lazy by design
 
-    name = SECTION
-    noisy_loggers = ("discord",)
-    setup_hint = SETUP_HINT
-
-    def parse(self, section: Section, env: Mapping[str, str]) -> DiscordSettings:
-        """Read [discord]."""
-        return parse_discord(section, env)
-
-    def create(self, engine: EnginePort, settings: Settings) -> DiscordAdapter:
-        """Build the adapter, importing discord.py now."""
-        from adapters.discord.adapter import DiscordAdapter  # noqa: PLC0415 - lazy by design
-
-        return DiscordAdapter(engine, settings)
+    return DiscordAdapter(engine, settings)
 
 
-plugin: AdapterPlugin = DiscordPlugin()
+plugin: AdapterPlugin = DeclaredAdapter(
+    SECTION, parse_discord, _build, SETUP_HINT, noisy_loggers=("discord",)
+)
