@@ -294,18 +294,6 @@ class Engine:
         """The chat's latest turn (a result, or a user turn still waiting); None after /new."""
         return await self._store.chat_latest(chat)
 
-    async def chat_settings(self, chat: ChatKey) -> dict[str, str]:
-        """The chat's stored choices (aspect_ratio, image_size, model, language)."""
-        return await self._chat_settings.stored(chat)
-
-    async def setting_choices(self, chat: ChatKey) -> dict[str, tuple[str, ...]]:
-        """What each setting may be set to in `chat`, given its current model."""
-        return await self._chat_settings.choices(chat)
-
-    async def change_setting(self, chat: ChatKey, key: str, value: str | None) -> None:
-        """Set (None: reset) one chat setting; raise `InputRejected` for a value not offered."""
-        await self._chat_settings.change(chat, key, value)
-
     async def locale(self, chat: ChatKey, author: Author) -> str | None:
         """The chat's language setting, else the author's platform locale."""
         return await self._chat_settings.locale(chat, author)

@@ -122,19 +122,19 @@ async def test_chat_settings_are_validated_per_model(tmp_path: Path, gemini: Gem
     settings = make_settings(tmp_path / "d", gemini, allowed_models=["gemini-3-pro-image-preview"])
     chat = ChatKey("test", "settings")
     async with open_engine(settings) as engine:
-        choices = await engine.setting_choices(chat)
+        choices = await engine.settings_service.choices(chat)
         assert choices["image_size"] == ()  # 2.5 Flash Image has one size
         assert choices["model"] == ("gemini-2.5-flash-image", "gemini-3-pro-image-preview")
-        await engine.change_setting(chat, "model", "gemini-3-pro-image-preview")
-        await engine.change_setting(chat, "image_size", "4K")
-        await engine.change_setting(chat, "aspect_ratio", "16:9")
+        await engine.settings_service.change(chat, "model", "gemini-3-pro-image-preview")
+        await engine.settings_service.change(chat, "image_size", "4K")
+        await engine.settings_service.change(chat, "aspect_ratio", "16:9")
         with pytest.raises(InputRejected):
-            await engine.change_setting(chat, "model", "gemini-99")
+            await engine.settings_service.change(chat, "model", "gemini-99")
         outbox = RecordingOutbox()
         await engine.handle(request("a cat", chat=chat), outbox)
         # Back to a model without sizes: the stale size is dropped, the ratio kept.
-        await engine.change_setting(chat, "model", "gemini-2.5-flash-image")
-        assert await engine.chat_settings(chat) == {
+        await engine.settings_service.change(chat, "model", "gemini-2.5-flash-image")
+        assert await engine.settings_service.stored(chat) == {
             "aspect_ratio": "16:9",
             "model": "gemini-2.5-flash-image",
         }
@@ -160,10 +160,12 @@ async def test_threads_use_their_channels_settings(tmp_path: Path, gemini: Gemin
     channel = ChatKey("test", "channel-1", guild_id="g")
     thread = ChatKey("test", "thread-9", "thread-9", "g", parent_id="channel-1")
     async with open_engine(settings) as engine:
-        await engine.change_setting(channel, "aspect_ratio", "16:9")
-        assert await engine.chat_settings(thread) == {"aspect_ratio": "16:9"}
-        await engine.change_setting(thread, "language", "zh-Hans")  # changes the channel's
-        assert (await engine.chat_settings(channel))["language"] == "zh-Hans"
+        await engine.settings_service.change(channel, "aspect_ratio", "16:9")
+        assert await engine.settings_service.stored(thread) == {"aspect_ratio": "16:9"}
+        await engine.settings_service.change(
+            thread, "language", "zh-Hans"
+        )  # changes the channel's
+        assert (await engine.settings_service.stored(channel))["language"] == "zh-Hans"
         assert await engine.locale(thread, Author("u1", locale="en")) == "zh-Hans"
         await engine.handle(request("a fox", chat=thread), RecordingOutbox())
         assert gemini.requests[-1].raw["generationConfig"]["imageConfig"]["aspectRatio"] == "16:9"

@@ -102,7 +102,7 @@ async def test_chat_language_setting_wins_over_the_user_locale(
         alice = tg.user(1, "Alice", language_code="en")
         chat = tg.private_chat(alice)
         async with running_bot(tg, telegram_settings(tmp_path, gemini, tg)) as bot:
-            await bot.engine.change_setting(
+            await bot.engine.settings_service.change(
                 ChatKey("telegram", str(chat.id)), "language", "zh-Hans"
             )
             sent = tg.send_user_message(chat, alice, photo=photo(), caption="blue")
