@@ -17,7 +17,6 @@ LIBRARIES = (
     "httpx",
     "httpcore",
     "pydantic",
-    "aiosqlite",
     "pillow",
     "pillow-heif",
 )

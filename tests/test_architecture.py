@@ -54,7 +54,7 @@ def test_the_core_types_against_the_store_port_not_sqlite(path: Path) -> None:
     if str(path.relative_to(ROOT)).startswith(SQLITE_USERS):
         return
     names = imported_modules(path)
-    assert "aiosqlite" not in names
+    assert "sqlite3" not in names
     assert not any(name.startswith("bot.store.sqlite") for name in names)
 
 

@@ -86,8 +86,11 @@ async def test_retention_deletes_old_turns_and_images(tmp_path: Path, gemini: Ge
         await engine.handle(request("old one", photo((1, 1, 1))), outbox)
         old_result = outbox.posted[-1]
         # Age the turn on disk through a second connection, as if 40 days had passed.
-        async with SqliteStore.open(data_dir) as store, store.transaction() as db:
-            await db.execute("UPDATE turns SET created_at = ?", (time.time() - 40 * 86400,))
+        async with SqliteStore.open(data_dir) as store:
+            aged = time.time() - 40 * 86400
+            await store.database.write(
+                lambda db: db.execute("UPDATE turns SET created_at = ?", (aged,))
+            )
         await engine.handle(request("new one", photo((2, 2, 2))), outbox)
         new_result = outbox.posted[-1]
         stop = asyncio.Event()

@@ -1,18 +1,19 @@
 """The SQLite store itself: its files, pragmas, transactions, id sequences and migrations.
 
 What every store promises is checked in `test_store_contract.py`; these tests look at what only
-SQLite has: the database file and its schema, the image files beside it, `transaction()`.
+SQLite has: the database file and its schema, the image files beside it, its transactions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from bot.app import open_engine
@@ -64,15 +65,12 @@ async def test_image_files_are_named_by_hash_and_leave_the_disk_when_unused(
 async def test_failed_transaction_rolls_back_only_itself(tmp_path: Path) -> None:
     async with SqliteStore.open(tmp_path) as store:
 
-        async def doomed() -> None:
-            async with store.transaction() as db:
-                await db.execute(
-                    "INSERT INTO lineages (platform, chat_id, created_at) VALUES ('x', 'y', 0)"
-                )
-                raise RuntimeError("boom")
+        def doomed(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO lineages (platform, chat_id, created_at) VALUES ('x', 'y', 0)")
+            raise RuntimeError("boom")
 
         results = await asyncio.gather(
-            doomed(),
+            store.database.write(doomed),
             store.add_user_turn(CHAT, "bob", None, [Part(text="hi")], message_ids=["ok"]),
             return_exceptions=True,
         )
@@ -80,6 +78,33 @@ async def test_failed_transaction_rolls_back_only_itself(tmp_path: Path) -> None
         assert await store.resolve_link(CHAT, "ok") is not None
         rows = await store._rows("SELECT COUNT(*) FROM lineages WHERE platform = 'x'")
         assert rows[0][0] == 0
+
+
+async def test_a_cancelled_write_commits_whole_and_close_finishes_queued_work(
+    tmp_path: Path,
+) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow_insert(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO lineages (platform, chat_id, created_at) VALUES ('x', '1', 0)")
+        started.set()
+        assert release.wait(10)
+        db.execute("INSERT INTO lineages (platform, chat_id, created_at) VALUES ('x', '2', 0)")
+
+    async with SqliteStore.open(tmp_path) as store:
+        task = asyncio.create_task(store.database.write(slow_insert))
+        assert await asyncio.to_thread(started.wait, 10)
+        task.cancel()  # the caller gives up while its transaction runs
+        queued = asyncio.create_task(store.chat_settings(CHAT))  # work queued behind it
+        await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await asyncio.wait_for(queued, 10) == {}  # closing let it finish first
+    # Both rows or neither: the transaction was never cut between its statements.
+    with closing(sqlite3.connect(tmp_path / DB_NAME)) as db:
+        assert db.execute("SELECT COUNT(*) FROM lineages WHERE platform = 'x'").fetchone() == (2,)
 
 
 async def test_200_concurrent_steps_from_different_chats(tmp_path: Path) -> None:
@@ -136,16 +161,16 @@ async def test_ids_of_deleted_rows_and_usage_are_never_issued_again(tmp_path: Pa
         high = await _everything_issued(store)
         # The newest turns (and with them their lineage) go, as /forget does.
         await store.delete_turns(alices[:2])
-        async with store.transaction() as db:
-            await db.execute("DELETE FROM usage WHERE id = ?", (high[2],))
+        await store.database.write(
+            lambda db: db.execute("DELETE FROM usage WHERE id = ?", (high[2],))
+        )
         user, model, lineage = await _step(store, "bob", "three")
         assert user > high[0] and model > high[0] and lineage > high[1]
         assert (await _everything_issued(store))[2] > high[2]
 
         # Retention removes every turn there is.
         high = await _everything_issued(store)
-        async with store.transaction() as db:
-            await db.execute("UPDATE turns SET created_at = 0")
+        await store.database.write(lambda db: db.execute("UPDATE turns SET created_at = 0"))
         await store.delete_turns(await store.turns_older_than(time.time()))
         assert await store._rows("SELECT id FROM turns") == []
         user, _, lineage = await _step(store, "bob", "four")
@@ -192,21 +217,21 @@ _OLD_ROWS: dict[str, list[tuple[Any, ...]]] = {
 }
 
 
-async def _write_version_2_database(
+def _write_version_2_database(
     data_dir: Path, rows: dict[str, list[tuple[Any, ...]]] = _OLD_ROWS
 ) -> None:
-    async with aiosqlite.connect(data_dir / DB_NAME, isolation_level=None) as db:
+    with closing(sqlite3.connect(data_dir / DB_NAME, isolation_level=None)) as db:
         for migration in MIGRATIONS[:2]:
-            await migration(db, False)
-        await db.execute("PRAGMA user_version=2")
+            migration(db, False)
+        db.execute("PRAGMA user_version=2")
         for table, values in rows.items():
             marks = ",".join("?" * len(values[0]))
-            await db.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+            db.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
 
 
 async def test_a_version_2_database_migrates_with_every_row_and_a_gap(tmp_path: Path) -> None:
     data_dir = tmp_path
-    await _write_version_2_database(data_dir)
+    _write_version_2_database(data_dir)
     async with SqliteStore.open(data_dir) as store:
         assert (await store._rows("PRAGMA user_version"))[0][0] == len(MIGRATIONS) == 3
         assert (await store._rows("PRAGMA foreign_keys"))[0][0] == 1
@@ -265,15 +290,15 @@ async def test_a_migration_that_would_leave_a_broken_reference_is_rolled_back(
     data_dir = tmp_path
     # A reference that was already dangling (written with foreign keys off) fails the check.
     rows = {**_OLD_ROWS, "links": [*_OLD_ROWS["links"], ("test", "c", "m9", 9)]}
-    await _write_version_2_database(data_dir, rows)
+    _write_version_2_database(data_dir, rows)
     with pytest.raises(sqlite3.IntegrityError, match="links"):
         async with SqliteStore.open(data_dir):
             pass
-    async with aiosqlite.connect(data_dir / DB_NAME) as db:
-        assert list(await db.execute_fetchall("PRAGMA user_version")) == [(2,)]
-        schema = list(await db.execute_fetchall("SELECT sql FROM sqlite_master"))
+    with closing(sqlite3.connect(data_dir / DB_NAME)) as db:
+        assert db.execute("PRAGMA user_version").fetchall() == [(2,)]
+        schema = db.execute("SELECT sql FROM sqlite_master").fetchall()
         assert not any("AUTOINCREMENT" in (r[0] or "") for r in schema)
-        assert len(list(await db.execute_fetchall("SELECT * FROM turns"))) == 5
+        assert len(db.execute("SELECT * FROM turns").fetchall()) == 5
 
 
 async def test_a_new_database_starts_its_ids_at_one(tmp_path: Path) -> None:

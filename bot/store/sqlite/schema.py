@@ -7,10 +7,10 @@ foreign keys off, and commits only when every reference still holds.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable
+from functools import partial
 
-import aiosqlite
+from bot.store.sqlite.connection import transaction
 
 _SCHEMA_1 = """
         CREATE TABLE lineages (
@@ -80,22 +80,22 @@ _SCHEMA_1 = """
 """
 
 
-async def _migration_1(db: aiosqlite.Connection, upgrading: bool) -> None:
+def _migration_1(db: sqlite3.Connection, upgrading: bool) -> None:
     # Statement by statement: executescript() would COMMIT the migration's transaction early.
     for statement in _SCHEMA_1.split(";"):
         if statement.strip():
-            await db.execute(statement)
+            db.execute(statement)
 
 
-async def _migration_2(db: aiosqlite.Connection, upgrading: bool) -> None:
+def _migration_2(db: sqlite3.Connection, upgrading: bool) -> None:
     # Quotas pool usage per Discord guild (or per chat); interrupted turns are announced in
     # their author's language; retention and /forget look turns up by age and author.
-    await db.execute("ALTER TABLE usage ADD COLUMN pool TEXT")
-    await db.execute("UPDATE usage SET pool = chat_id")
-    await db.execute("CREATE INDEX usage_pool ON usage(platform, pool, created_at)")
-    await db.execute("ALTER TABLE turns ADD COLUMN locale TEXT")
-    await db.execute("CREATE INDEX turns_author ON turns(author_id)")
-    await db.execute("CREATE INDEX turns_created ON turns(created_at)")
+    db.execute("ALTER TABLE usage ADD COLUMN pool TEXT")
+    db.execute("UPDATE usage SET pool = chat_id")
+    db.execute("CREATE INDEX usage_pool ON usage(platform, pool, created_at)")
+    db.execute("ALTER TABLE turns ADD COLUMN locale TEXT")
+    db.execute("CREATE INDEX turns_author ON turns(author_id)")
+    db.execute("CREATE INDEX turns_created ON turns(created_at)")
 
 
 # Buttons and links carry row ids (Telegram callback data, Discord custom ids), so an id must
@@ -172,7 +172,7 @@ _REBUILDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
-async def _migration_3(db: aiosqlite.Connection, upgrading: bool) -> None:
+def _migration_3(db: sqlite3.Connection, upgrading: bool) -> None:
     # Ids are never reused (see ID_GAP). SQLite cannot add AUTOINCREMENT to a column, so this is
     # its 12-step ALTER procedure (sqlite.org/lang_altertable.html#otheralter); `_migrate` has
     # turned foreign keys off, so dropping a table fires no ON DELETE action on the rows that
@@ -180,15 +180,15 @@ async def _migration_3(db: aiosqlite.Connection, upgrading: bool) -> None:
     # old table away instead would re-point the other tables' REFERENCES at it.
     gap = ID_GAP if upgrading else 0
     for table, create, columns, indexes in _REBUILDS:
-        await db.execute(create)
-        await db.execute(f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table}")
-        await db.execute(f"DROP TABLE {table}")  # its indexes go with it
-        await db.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+        db.execute(create)
+        db.execute(f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table}")
+        db.execute(f"DROP TABLE {table}")  # its indexes go with it
+        db.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
         for index in indexes:
-            await db.execute(index)
+            db.execute(index)
         # The copy recorded its highest id; what matters is every id issued before the upgrade.
-        await db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-        await db.execute(
+        db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        db.execute(
             "INSERT INTO sqlite_sequence (name, seq)"
             f" SELECT ?, COALESCE(MAX(id), 0) + ? FROM {table}",
             (table, gap),
@@ -197,37 +197,36 @@ async def _migration_3(db: aiosqlite.Connection, upgrading: bool) -> None:
 
 # Each migration gets the connection and whether the database held data before this start-up
 # (False while a new database is being created).
-Migration = Callable[[aiosqlite.Connection, bool], Awaitable[None]]
+Migration = Callable[[sqlite3.Connection, bool], None]
 MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3)
 
 
-# Opens a transaction on the store's connection (see `SqliteStore.transaction`).
-Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
-
-
-async def migrate(db: aiosqlite.Connection, transaction: Transaction) -> None:
+def migrate(db: sqlite3.Connection) -> None:
     """Apply the migrations `db` has not seen yet, each in a transaction of its own."""
-    async with db.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    version = int(row[0]) if row else 0
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version >= len(MIGRATIONS):
         return
     # Schema changes run with foreign keys off, as SQLite's ALTER procedure asks: dropping a
     # rebuilt table would otherwise cascade into every row that refers to it. The pragma is
     # a no-op inside a transaction, so it is switched around them; each migration commits
     # only when its references still hold.
-    await db.execute("PRAGMA foreign_keys=OFF")
+    db.execute("PRAGMA foreign_keys=OFF")
     try:
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            async with transaction() as tx:
-                await migration(tx, version > 0)
-                broken = list(await tx.execute_fetchall("PRAGMA foreign_key_check"))
-                if broken:
-                    table, _, parent, _ = broken[0]
-                    raise sqlite3.IntegrityError(
-                        f"migration {number} would leave {len(broken)} broken references,"
-                        f" the first from {table} to {parent}"
-                    )
-                await tx.execute(f"PRAGMA user_version={number}")
+            transaction(
+                db, partial(_apply, migration=migration, number=number, upgrading=version > 0)
+            )
     finally:
-        await db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA foreign_keys=ON")
+
+
+def _apply(db: sqlite3.Connection, migration: Migration, number: int, upgrading: bool) -> None:
+    migration(db, upgrading)
+    broken = db.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        table, _, parent, _ = broken[0]
+        raise sqlite3.IntegrityError(
+            f"migration {number} would leave {len(broken)} broken references,"
+            f" the first from {table} to {parent}"
+        )
+    db.execute(f"PRAGMA user_version={number}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus
+from bot.store.sqlite.connection import lastrowid
 
 # The columns `load_turns` expects, in this order, from a query over `turns t`.
 TURN_COLUMNS = (
@@ -15,8 +15,8 @@ TURN_COLUMNS = (
 )
 
 
-async def insert_turn(
-    db: aiosqlite.Connection,
+def insert_turn(
+    db: sqlite3.Connection,
     lineage_id: int,
     parent_id: int | None,
     role: Role,
@@ -28,13 +28,13 @@ async def insert_turn(
     locale: str | None = None,
 ) -> int:
     """Insert a turn and its parts (inside the caller's transaction); return its id."""
-    cur = await db.execute(
+    cur = db.execute(
         "INSERT INTO turns (lineage_id, parent_id, role, author_id, status, model,"
         " created_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (lineage_id, parent_id, role, author_id, status, model, now, locale),
     )
     turn_id = lastrowid(cur)
-    await db.executemany(
+    db.executemany(
         "INSERT INTO parts (turn_id, idx, text, image_sha256, thought, raw)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [
@@ -45,19 +45,19 @@ async def insert_turn(
     return turn_id
 
 
-async def load_turns(db: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> list[Turn]:
+def load_turns(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Turn]:
     """Run `sql` (selecting `TURN_COLUMNS`) and load each turn with its parts, in row order."""
-    rows = list(await db.execute_fetchall(sql, params))
+    rows = db.execute(sql, params).fetchall()
     if not rows:
         return []
     ids = [int(r[0]) for r in rows]
     marks = ",".join("?" * len(ids))
-    part_rows = await db.execute_fetchall(
+    part_rows = db.execute(
         "SELECT p.turn_id, p.text, p.image_sha256, i.mime_type, i.size, p.thought, p.raw"
         f" FROM parts p LEFT JOIN images i ON i.sha256 = p.image_sha256"
         f" WHERE p.turn_id IN ({marks}) ORDER BY p.turn_id, p.idx",
         ids,
-    )
+    ).fetchall()
     parts: dict[int, list[Part]] = {i: [] for i in ids}
     for turn_id, text, sha, mime, size, thought, raw in part_rows:
         image = ImageRef(sha, mime, int(size)) if sha is not None else None
@@ -101,11 +101,3 @@ def new_turn(
         model=model,
         created_at=now,
     )
-
-
-def lastrowid(cur: aiosqlite.Cursor) -> int:
-    """The id SQLite gave the row an INSERT just wrote."""
-    rowid = cur.lastrowid
-    if rowid is None:  # pragma: no cover - sqlite always sets it after an INSERT
-        raise RuntimeError("INSERT returned no rowid")
-    return rowid
