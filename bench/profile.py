@@ -50,7 +50,6 @@ COMPONENTS = (
     ("h11", "h11"),
     ("telegram/", "python-telegram-bot"),
     ("aiohttp", "aiohttp"),
-    ("aiosqlite", "aiosqlite"),
     ("sqlite3", "sqlite3"),
     ("PIL/", "Pillow"),
     ("json/", "json"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,13 +45,20 @@ class ImageFiles:
         target = self.path(digest)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            # Unique per process and thread (one thread writes one file at a time); unbuffered
+            # os calls: a buffered file object would only copy megabytes once more.
+            tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
                 os.replace(tmp, target)
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
                 raise
         return digest
 
