@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -272,6 +273,9 @@ async def bot_process(
         yield bot
     finally:
         await bot.stop()
+        # The figures are read; the images go, so their page cache is recycled (see
+        # bench.session.warm_page_cache) rather than piling up over the session.
+        shutil.rmtree(workdir / "data", ignore_errors=True)
 
 
 def _config(fakes: Fakes, data_dir: Path, model: str) -> str:

@@ -155,7 +155,11 @@ _HOW = """\
   `/proc/<pid>/status`, read before the bot exits.
 - The phase breakdown comes from a separate run of `python -m bench.traced_bot` (our CLI with
   the step's functions wrapped in this process only to record monotonic time and process CPU
-  time; nothing in bot/ changes). Its totals are shown next to the untraced runs."""
+  time; nothing in bot/ changes). Its totals are shown next to the untraced runs.
+- A warm machine: before the runs the session writes and deletes 3 GB of files, and each run's
+  data dir is deleted when its bot has stopped. On this VM the host backs a guest page on first
+  touch, which made a new 1.5 MB file cost 5.0 ms of CPU instead of 1.3 ms (`bench/session.py`,
+  `warm_page_cache`); a host that has been up a while has no such pages."""
 
 
 def write(path: Path, text: str) -> None:
