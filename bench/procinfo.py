@@ -22,36 +22,71 @@ LIBRARIES = (
 )
 
 
+def tree(pid: int) -> list[int]:
+    """`pid` and its live descendants: a bot's helper processes are part of its cost."""
+    found = [pid]
+    for parent in found:  # grows while it is walked: breadth first
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                found += [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (live and exited threads), in clock ticks' precision."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # The command name may contain spaces; fields after ')' are fixed.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """utime + stime of the process tree (live and exited threads), in clock ticks' precision."""
+    total = 0
+    for member in tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        # The command name may contain spaces; fields after ')' are fixed.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
 
 
 def thread_cpu_ns(pid: int) -> int:
-    """Nanosecond CPU time (user + system) summed over the process's live threads.
+    """Nanosecond CPU time (user + system) summed over the live threads of the process tree.
 
     /proc/<pid>/task/<tid>/schedstat is exact where /proc/<pid>/stat counts 10 ms ticks;
     threads that already exited are missing, so long windows use `cpu_seconds` instead.
     """
     total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for member in tree(pid):
         try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # the thread exited while we looked
+            tasks = list(Path(f"/proc/{member}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # the thread exited while we looked
     return total
 
 
 def memory_kb(pid: int) -> dict[str, int]:
-    """VmHWM (peak resident set) and VmRSS of a live process, in KiB."""
-    found: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
-            found[key] = int(value.split()[0])
+    """VmHWM (peak resident set) and VmRSS in KiB, summed over the live process tree.
+
+    A sum of peaks is at least the peak of the sum: helper processes are never undercounted.
+    """
+    found = {"VmHWM": 0, "VmRSS": 0}
+    for member in tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except FileNotFoundError:
+            continue
+        for line in status.splitlines():
+            key, _, value = line.partition(":")
+            if key in found:
+                found[key] += int(value.split()[0])
     return found
 
 

@@ -21,3 +21,42 @@ def apply(names: str) -> None:
     """Apply the comma-separated fixes."""
     for name in filter(None, (n.strip() for n in names.split(","))):
         FIXES[name]()
+
+
+def _model_process() -> None:
+    from bench import model_process  # noqa: PLC0415 - only this experiment pays for it
+
+    model_process.install()
+
+
+FIXES["model_process"] = _model_process
+
+
+def _gated_pool(size: int) -> Callable[[], None]:
+    def apply_gate() -> None:
+        # Every Bot API request waits for one of `size` slots before it reaches httpcore, and
+        # the pool holds `size` connections: nothing queues inside httpcore, whose pool scan
+        # polls every idle connection on every request start and end.
+        import asyncio  # noqa: PLC0415
+        from typing import Any  # noqa: PLC0415
+
+        from telegram.request import HTTPXRequest  # noqa: PLC0415
+
+        from adapters.telegram import adapter  # noqa: PLC0415
+
+        adapter.CONNECTION_POOL = size
+        original = HTTPXRequest.do_request
+        gates: dict[int, asyncio.Semaphore] = {}
+
+        async def do_request(self: HTTPXRequest, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+            gate = gates.setdefault(id(self), asyncio.Semaphore(size))
+            async with gate:
+                return await original(self, *args, **kwargs)
+
+        HTTPXRequest.do_request = do_request  # type: ignore[method-assign]
+
+    return apply_gate
+
+
+FIXES["gate16"] = _gated_pool(16)
+FIXES["gate32"] = _gated_pool(32)
