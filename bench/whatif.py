@@ -60,3 +60,13 @@ def _gated_pool(size: int) -> Callable[[], None]:
 
 FIXES["gate16"] = _gated_pool(16)
 FIXES["gate32"] = _gated_pool(32)
+
+
+def _switch_interval() -> None:
+    # A thread waiting for the GIL forces a switch after this long (CPython's default: 5 ms).
+    import sys  # noqa: PLC0415
+
+    sys.setswitchinterval(0.0005)
+
+
+FIXES["switch05"] = _switch_interval
