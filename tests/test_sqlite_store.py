@@ -52,14 +52,32 @@ async def test_image_files_are_named_by_hash_and_leave_the_disk_when_unused(
         kept = await store.put_image(b"kept", "image/png")
         dropped = await store.put_image(b"dropped", "image/png")
         user = await store.add_user_turn(CHAT, "a", None, [Part(image=kept), Part(text="x")])
+        other = await store.add_user_turn(CHAT, "b", None, [Part(image=dropped)])
         assert store.image_path(kept) == tmp_path / "images" / kept.sha256[:2] / kept.sha256
         assert store.image_path(dropped).read_bytes() == b"dropped"
-        assert await store.collect_images() == 1
+        await store.delete_turns([other.id])
         assert not store.image_path(dropped).exists()
         assert store.image_path(kept).read_bytes() == b"kept"
         await store.delete_turns([user.id])
         assert not store.image_path(kept).exists()
     assert [p for p in (tmp_path / "images").rglob("*") if p.is_file()] == []
+
+
+async def test_a_collection_racing_a_put_leaves_the_row_and_the_file(tmp_path: Path) -> None:
+    async with SqliteStore.open(tmp_path) as store:
+        first = await store.put_image(b"again", "image/png")
+        old = await store.add_user_turn(CHAT, "a", None, [Part(image=first)])
+        # The same bytes are put again while the only turn using them is being deleted: the
+        # collection is queued on the database thread before the new put's row.
+        ref, _ = await asyncio.gather(
+            store.put_image(b"again", "image/png"), store.delete_turns([old.id])
+        )
+        assert await store.read_image(ref) == b"again"
+        rows = await store._rows("SELECT COUNT(*) FROM images WHERE sha256 = ?", (ref.sha256,))
+        assert rows[0][0] == 1
+        new = await store.add_user_turn(CHAT, "a", None, [Part(image=ref)])
+        await store.delete_turns([new.id])
+        assert not store.image_path(ref).exists()
 
 
 async def test_failed_transaction_rolls_back_only_itself(tmp_path: Path) -> None:

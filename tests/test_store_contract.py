@@ -431,6 +431,17 @@ async def test_deleting_turns_collects_unused_images_and_keeps_shared_ones(
     assert await store.get_turn(bobs.id) == bobs
 
 
+async def test_an_image_put_survives_deletions_until_its_turn_is_stored(store: Store) -> None:
+    other = await ask(store, "bob's", author="bob", images=[await store.put_image(b"o", "x/y")])
+    waiting = await store.put_image(b"not in a turn yet", "image/png")
+    await store.delete_turns([other.id])  # /forget or retention elsewhere, meanwhile
+    assert await store.read_image(waiting) == b"not in a turn yet"
+    turn = await store.add_user_turn(CHAT, "alice", None, [Part(image=waiting)])
+    await store.delete_turns([turn.id])
+    with pytest.raises(FileNotFoundError):
+        await store.read_image(waiting)
+
+
 async def test_add_user_turn_has_committed_when_it_returns(open_store: Opener) -> None:
     async with open_store() as writer, open_store() as reader:
         turn = await ask(writer, "draw", message_ids=["m1"])

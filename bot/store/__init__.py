@@ -51,7 +51,9 @@ class Store(Protocol):
     async def put_image(self, data: bytes, mime_type: str) -> ImageRef:
         """Keep image bytes; return `ImageRef(sha256 hex of data, mime_type, len(data))`.
 
-        Identical bytes MUST be kept once (content-addressed) and give equal refs.
+        Identical bytes MUST be kept once (content-addressed) and give equal refs. An image put
+        and not yet in a turn MUST survive `delete_turns` running meanwhile (/forget or
+        retention in another chat): the step that put it stores its turn next.
         """
 
     async def read_image(self, ref: ImageRef) -> bytes:

@@ -29,19 +29,25 @@ class ImageFiles:
         return self._folder / sha256[:2] / sha256
 
     async def write(self, data: bytes) -> str:
-        """Write `data` once under its sha256, which this returns."""
-        return await asyncio.to_thread(self._write, data)
+        """Write `data` once under its sha256, which this returns (in a worker thread)."""
+        return await asyncio.to_thread(self._hash_and_write, data)
+
+    def _hash_and_write(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        self.ensure(data, digest)
+        return digest
 
     async def read(self, sha256: str) -> bytes:
         """The bytes of an image; `FileNotFoundError` when there is no such file."""
         return await asyncio.to_thread(self.path(sha256).read_bytes)
 
-    async def remove(self, digests: Iterable[str]) -> None:
-        """Delete the files of these images (missing ones are fine)."""
-        await asyncio.to_thread(self._unlink_all, [self.path(d) for d in digests])
+    def remove_now(self, digests: Iterable[str]) -> None:
+        """Delete the files of these images (missing ones are fine), blocking."""
+        for digest in digests:
+            self.path(digest).unlink(missing_ok=True)
 
-    def _write(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+    def ensure(self, data: bytes, digest: str) -> None:
+        """Write `data` under `digest` unless its file exists, blocking."""
         target = self.path(digest)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -60,9 +66,3 @@ class ImageFiles:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        return digest
-
-    @staticmethod
-    def _unlink_all(paths: Iterable[Path]) -> None:
-        for path in paths:
-            path.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,6 +42,9 @@ class SqliteStore:
     def __init__(self, db: Database, data_dir: Path) -> None:
         self._db = db
         self._images = ImageFiles(data_dir / IMAGES_DIR)
+        # Images put and not yet referenced by a stored turn: collection leaves them alone.
+        # Changed on the event loop only; a collection takes a copy when it is queued.
+        self._pinned: Counter[str] = Counter()
 
     @classmethod
     @asynccontextmanager
@@ -63,17 +67,38 @@ class SqliteStore:
         return await self._db.run(lambda db: rows(db, sql, tuple(params)))
 
     async def put_image(self, data: bytes, mime_type: str) -> ImageRef:
-        """Store image bytes once (content-addressed) and return their reference."""
+        """Store image bytes once (content-addressed) and return their reference.
+
+        The image stays pinned until a turn that uses it is stored (`_unpin`).
+        """
         digest = await self._images.write(data)
-        now = time.time()
-        await self._db.write(
-            lambda db: db.execute(
-                "INSERT OR IGNORE INTO images (sha256, mime_type, size, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (digest, mime_type, len(data), now),
-            )
-        )
+        self._pinned[digest] += 1
+        try:
+            now = time.time()
+
+            def add_row(db: sqlite3.Connection) -> None:
+                db.execute(
+                    "INSERT OR IGNORE INTO images (sha256, mime_type, size, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (digest, mime_type, len(data), now),
+                )
+                # A collection queued before the pin may have removed the row and the file
+                # after the file was written; collections run on this thread, in order, so
+                # writing them again here closes the race.
+                self._images.ensure(data, digest)
+
+            await self._db.write(add_row)
+        except BaseException:
+            self._unpin([digest])
+            raise
         return ImageRef(digest, mime_type, len(data))
+
+    def _unpin(self, digests: Iterable[str]) -> None:
+        for digest in digests:
+            if self._pinned[digest] <= 1:
+                self._pinned.pop(digest, None)
+            else:
+                self._pinned[digest] -= 1
 
     async def read_image(self, ref: ImageRef) -> bytes:
         """Read stored image bytes."""
@@ -114,6 +139,7 @@ class SqliteStore:
             return turn_id, lineage_id
 
         turn_id, lineage_id = await self._db.write(add)
+        self._unpin(_images_of(parts))
         return new_turn(
             turn_id, lineage_id, parent_id, Role.USER, author_id, status, parts, None, now
         )
@@ -167,6 +193,7 @@ class SqliteStore:
             return turn_id
 
         turn_id = await self._db.write(add)
+        self._unpin(_images_of(parts))
         return new_turn(
             turn_id,
             user_turn.lineage_id,
@@ -382,6 +409,8 @@ class SqliteStore:
     async def collect_images(self) -> int:
         """Delete image files no part refers to any more."""
 
+        pinned = frozenset(self._pinned)
+
         def collect(db: sqlite3.Connection) -> list[str]:
             unused = [
                 str(r[0])
@@ -390,18 +419,23 @@ class SqliteStore:
                     "SELECT sha256 FROM images WHERE sha256 NOT IN"
                     " (SELECT image_sha256 FROM parts WHERE image_sha256 IS NOT NULL)",
                 )
+                if r[0] not in pinned
             ]
             db.executemany("DELETE FROM images WHERE sha256 = ?", [(d,) for d in unused])
+            # On this thread, so no `put_image` of the same bytes can slip in between.
+            self._images.remove_now(unused)
             return unused
 
-        unused = await self._db.write(collect)
-        await self._images.remove(unused)
-        return len(unused)
+        return len(await self._db.write(collect))
 
     async def integrity_check(self) -> str:
         """SQLite's own consistency check ("ok" when healthy)."""
         found = await self._rows("PRAGMA integrity_check")
         return str(found[0][0])
+
+
+def _images_of(parts: Sequence[Part]) -> list[str]:
+    return [p.image.sha256 for p in parts if p.image is not None]
 
 
 def _turn(db: sqlite3.Connection, turn_id: int) -> Turn | None:
