@@ -80,6 +80,14 @@ async def test_a_collection_racing_a_put_leaves_the_row_and_the_file(tmp_path: P
         assert not store.image_path(ref).exists()
 
 
+async def test_a_closed_store_refuses_work_instead_of_hanging(tmp_path: Path) -> None:
+    async with SqliteStore.open(tmp_path) as store:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.wait_for(store.chat_settings(CHAT), 10)
+    await store.database.close()  # a second close is harmless
+
+
 async def test_failed_transaction_rolls_back_only_itself(tmp_path: Path) -> None:
     async with SqliteStore.open(tmp_path) as store:
 

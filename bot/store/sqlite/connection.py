@@ -39,6 +39,7 @@ class Database:
         # A bare queue and thread rather than an executor: a trip is two thread switches and
         # one event-loop wake-up, without concurrent.futures' locks and callbacks.
         self._jobs: SimpleQueue[_Job] = SimpleQueue()
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
         self._thread.start()
 
@@ -74,6 +75,8 @@ class Database:
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` on the connection's thread, outside any transaction (reads, pragmas)."""
+        if self._closed:  # the thread is gone or going: the job would wait forever
+            raise RuntimeError("the database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((work, future))
         return await future
@@ -88,6 +91,9 @@ class Database:
 
     async def close(self) -> None:
         """Finish the work already queued, then close the connection."""
+        if self._closed:
+            return
+        self._closed = True
         self._jobs.put(None)
         await asyncio.to_thread(self._thread.join)
 
