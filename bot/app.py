@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
-from bot.model import GeminiImageModel
+from bot.model import GeminiImageModel, check_configured_model
 from bot.plugins import Adapter, Plugins, discover_plugins
 from bot.store.sqlite import SqliteStore
 
@@ -118,6 +118,18 @@ async def enforce_retention(
             await asyncio.wait_for(stop.wait(), every_s)
 
 
+@asynccontextmanager
+async def _model_checked(settings: Settings) -> AsyncIterator[None]:
+    """Check `gemini.model` beside start-up, never holding it (or shutdown) up."""
+    check = asyncio.create_task(check_configured_model(settings.gemini), name="model-check")
+    try:
+        yield
+    finally:
+        check.cancel()
+        with suppress(asyncio.CancelledError):
+            await check
+
+
 async def run_bot(
     settings: Settings,
     stop: asyncio.Event | None = None,
@@ -139,7 +151,7 @@ async def run_bot(
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     refusals: list[ConfigError] = []
-    async with open_engine(settings) as engine:
+    async with open_engine(settings) as engine, _model_checked(settings):
         log.info("starting %s", ", ".join(plugin.name for plugin in enabled))
         async with asyncio.TaskGroup() as group:
             for plugin in enabled:
@@ -153,6 +165,7 @@ async def run_bot(
                     enforce_retention(engine, settings.storage.retention_days, stop),
                     name="retention",
                 )
+
     if refusals:
         raise ExceptionGroup("a platform refused to serve", refusals)
     log.info("stopped")

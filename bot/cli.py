@@ -1,4 +1,5 @@
-"""Command line: `bananabot run` serves the chat platforms; `bananabot chat` is a terminal."""
+"""Command line: `bananabot run` serves the chat platforms; `bananabot chat` is a terminal;
+`bananabot models` lists the image models the configured Gemini key can use."""
 
 from __future__ import annotations
 
@@ -7,13 +8,19 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bot.capabilities import capabilities_for
 from bot.config import Settings, load_settings, secrets_of
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ModelError
 from bot.logsetup import configure_logging
 from bot.plugins import Plugins, TerminalPlugin, discover_plugins
 
+if TYPE_CHECKING:
+    from bot.model import ModelInfo
+
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 1  # Gemini could not be asked
 CHAT_LOG = "bananabot-chat.log"
 
 # Each adapter plugin adds its own line (`AdapterPlugin.setup_hint`).
@@ -44,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--config", type=Path, default=None, help="path to config.toml")
     chat.add_argument("--out", type=Path, default=None, help="folder for result images")
     chat.add_argument("images", nargs="*", type=Path, help="images to attach to the first turn")
+    models = sub.add_parser("models", help="the image models your Gemini API key can use")
+    models.add_argument("--config", type=Path, default=None, help="path to config.toml")
     return parser
 
 
@@ -67,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.gemini.api_key:
         print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "models":
+        return asyncio.run(_models(settings))
     if not plugins.terminals:
         print(NO_TERMINAL, file=sys.stderr)
         return EXIT_CONFIG
@@ -98,6 +109,48 @@ def _run(settings: Settings, plugins: Plugins, config_name: str) -> int:
     if refused:
         return EXIT_CONFIG
     return 0
+
+
+async def _models(settings: Settings) -> int:
+    """Print the image models the key can use, with what bananabot knows of each."""
+    from bot.model import GeminiImageModel  # noqa: PLC0415 - deferred like `run`'s stack
+
+    model = GeminiImageModel(settings.gemini)
+    try:
+        available = [m for m in await model.list_models() if m.makes_images]
+    except ModelError as exc:
+        print(f"bananabot: cannot list the models: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    finally:
+        await model.aclose()
+    print(models_table(available, settings.gemini.model))
+    return 0
+
+
+def models_table(models: list[ModelInfo], configured: str) -> str:
+    """One line per image model: its limits from `bot.capabilities`; `*` marks gemini.model."""
+    header = ("", "model", "input images", "sizes", "aspect ratios", "thinking")
+    rows = [header]
+    for info in models:
+        caps = capabilities_for(info.id)
+        rows.append(
+            (
+                "*" if info.id == configured.removeprefix("models/") else "",
+                info.id,
+                str(caps.max_input_images),
+                " ".join(caps.image_sizes) or "-",
+                str(len(caps.aspect_ratios)),
+                "yes" if caps.thinking else "no",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    if not any(row[0] for row in rows):
+        lines.append(f"gemini.model {configured!r} is not among them.")
+    return "\n".join(lines)
 
 
 async def _chat(

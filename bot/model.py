@@ -150,10 +150,43 @@ def parse_response(response: types.GenerateContentResponse) -> ModelAnswer:
     return ModelAnswer(parts, finish, usage, response.model_version or "")
 
 
+async def check_configured_model(settings: GeminiSettings) -> None:
+    """Name an unusable `gemini.model` in one log line; never raise (Gemini may be down)."""
+    model = GeminiImageModel(settings)
+    try:
+        available = await model.list_models()
+    except ModelError as exc:
+        log.warning("could not check gemini.model %r: %s", settings.model, exc)
+        return
+    finally:
+        await model.aclose()
+    wanted = settings.model.removeprefix("models/")
+    if not any(m.id == wanted and m.generates_content for m in available):
+        log.warning(
+            "gemini.model %r is not among the models this API key can use;"
+            " `bananabot models` lists the image models it can",
+            settings.model,
+        )
+
+
 def _enum_name(value: object) -> str:
     # Unknown enum values arrive as pseudo-members or plain strings; never crash on them.
     name = getattr(value, "name", None) or getattr(value, "value", None) or str(value)
     return str(name).rsplit(".", 1)[-1].upper()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """One model the API key can use, as `models.list` names it."""
+
+    id: str  # without the "models/" prefix
+    display_name: str
+    generates_content: bool
+
+    @property
+    def makes_images(self) -> bool:
+        """An image model: Google's image model ids all say "image"."""
+        return self.generates_content and "image" in self.id
 
 
 class GeminiImageModel:
@@ -180,6 +213,28 @@ class GeminiImageModel:
     async def aclose(self) -> None:
         """Close the HTTP sessions."""
         await self._client.aio.aclose()
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Every base model the API key can use (`models.list`, all pages)."""
+        try:
+            async with asyncio.timeout(self._settings.timeout_s):
+                pager = await self._client.aio.models.list(
+                    config=types.ListModelsConfig(page_size=100)
+                )
+                return [
+                    ModelInfo(
+                        (found.name or "").removeprefix("models/"),
+                        found.display_name or "",
+                        "generateContent" in (found.supported_actions or ()),
+                    )
+                    async for found in pager
+                ]
+        except errors.APIError as exc:
+            raise map_api_error(exc, "models") from exc
+        except TimeoutError as exc:
+            raise ModelTimeout("no model list in time") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ModelUnavailable(f"cannot reach Gemini: {type(exc).__name__}") from exc
 
     async def _build_contents(
         self, turns: Sequence[ContextTurn], load: ImageLoader

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -98,31 +99,87 @@ async def test_chat_keeps_log_lines_out_of_the_conversation(
     tmp_path: Path, gemini: GeminiFake
 ) -> None:
     """`bananabot chat` talks on the terminal; its INFO log goes to a file in data_dir."""
-    data = tmp_path / "data"
+    code, out, err = await _bananabot(
+        tmp_path, gemini.base_url, "chat", "--out", str(tmp_path / "out"), stdin=b"a red apple\n"
+    )
+    assert code == 0, err
+    assert len(gemini.requests) == 1
+    assert "INFO" not in out + err
+    assert "INFO bot.engine" in (tmp_path / "data" / CHAT_LOG).read_text(encoding="utf-8")
+
+
+async def _bananabot(
+    tmp_path: Path, base_url: str, *args: str, model: str = "", stdin: bytes = b""
+) -> tuple[int, str, str]:
+    """Run `python -m bot ARGS --config C` against `base_url`: (exit code, stdout, stderr)."""
     config = tmp_path / "config.toml"
+    chosen = f'model = "{model}"\n' if model else ""
     config.write_text(
-        f'[gemini]\napi_key = "test-key-123"\nbase_url = "{gemini.base_url}"\n'
-        f'[storage]\ndata_dir = "{data}"\n',
+        f'[gemini]\napi_key = "test-key-123"\nbase_url = "{base_url}"\n{chosen}'
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n',
         encoding="utf-8",
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
-        "chat",
+        *args,
         "--config",
         str(config),
-        "--out",
-        str(tmp_path / "out"),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=CLEAN_ENV,
         cwd=ROOT,
     )
-    out, err = await asyncio.wait_for(process.communicate(b"a red apple\n"), timeout=60)
-    assert process.returncode == 0, err.decode()
-    terminal = out.decode() + err.decode()
-    assert len(gemini.requests) == 1
-    assert "INFO" not in terminal
-    assert "INFO bot.engine" in (data / CHAT_LOG).read_text(encoding="utf-8")
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_models_lists_the_image_models_the_key_can_use(
+    tmp_path: Path, gemini: GeminiFake
+) -> None:
+    gemini.models = [f"gemini-extra-{n}" for n in range(150)] + list(gemini.models)  # 2 pages
+    code, out, err = await _bananabot(
+        tmp_path, gemini.base_url, "models", model="gemini-3-pro-image"
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "model",
+        "input",
+        "images",
+        "sizes",
+        "aspect",
+        "ratios",
+        "thinking",
+    ]
+    listed = [line.split() for line in lines[1:]]
+    assert [next(c for c in row if c.startswith("gemini")) for row in listed] == [
+        "gemini-3.1-flash-image",
+        "gemini-3.1-flash-lite-image",
+        "gemini-3-pro-image",
+        "gemini-3-pro-image-preview",
+        "gemini-2.5-flash-image",
+    ]  # text and embedding models are left out; the second page is read
+    assert ["*", "gemini-3-pro-image", "14", "1K", "2K", "4K", "10", "yes"] in listed
+    assert "not among them" not in out
+
+
+async def test_models_says_when_the_configured_model_is_not_offered(
+    tmp_path: Path, gemini: GeminiFake
+) -> None:
+    code, out, _ = await _bananabot(tmp_path, gemini.base_url, "models", model="gemini-9-image")
+    assert code == 0
+    assert "gemini.model 'gemini-9-image' is not among them." in out
+
+
+async def test_models_without_gemini_says_so_and_fails(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    code, _, err = await _bananabot(tmp_path, closed, "models", model="gemini-3-pro-image")
+    assert code == 1
+    assert "cannot list the models" in err
+    assert "Traceback" not in err

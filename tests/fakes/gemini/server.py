@@ -34,6 +34,19 @@ class _SignatureError(Exception):
         self.part_pos = part_pos
 
 
+# Google's base models as `models.list` returned them (2026-12): image models and others.
+LISTED_MODELS = (
+    "gemini-3.5-flash",
+    "gemini-3.1-flash-image",
+    "gemini-3.1-flash-lite-image",
+    "gemini-3-pro-image",
+    "gemini-3-pro-image-preview",
+    "gemini-2.5-flash-image",
+    "gemini-2.5-flash",
+    "text-embedding-004",
+)
+
+
 class GeminiFake(AnswerRendering):
     """An aiohttp server speaking the Gemini ``generateContent`` REST protocol on 127.0.0.1."""
 
@@ -52,6 +65,8 @@ class GeminiFake(AnswerRendering):
         self.default_image_size = default_image_size
         # When set, other keys get Google's 400 API_KEY_INVALID (auth-failure tests).
         self.expected_api_key = expected_api_key
+        # What `GET /{version}/models` lists (ids without "models/"), in pages of `pageSize`.
+        self.models: list[str] = list(LISTED_MODELS)
         self.issued_signatures: list[bytes] = []
         self._issued: set[bytes] = set()
         self._script: deque[Reply] = deque()
@@ -80,8 +95,29 @@ class GeminiFake(AnswerRendering):
         """Serve on an OS-chosen loopback port."""
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{model_action}", self._handle)
+        app.router.add_get("/{version}/models", self._list_models)
         # Hanging handlers are released by _closing, so the short shutdown timeout suffices.
         self._runner, self._port = await serve(app)
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        size = int(request.query.get("pageSize", "50"))
+        start = int(request.query.get("pageToken") or 0)
+        page = self.models[start : start + size]
+        body: dict[str, object] = {
+            "models": [
+                {
+                    "name": f"models/{model}",
+                    "displayName": model.replace("-", " ").title(),
+                    "supportedGenerationMethods": ["embedContent"]
+                    if "embedding" in model
+                    else ["generateContent", "countTokens"],
+                }
+                for model in page
+            ]
+        }
+        if start + size < len(self.models):
+            body["nextPageToken"] = str(start + size)
+        return web.json_response(body)
 
     async def close(self) -> None:
         """Release hanging/sleeping handlers, then stop the server."""
