@@ -146,6 +146,7 @@ class TimedGemini:
     """
 
     def __init__(self, png: bytes, model: str) -> None:
+        self._model = model
         rendered = GeminiFake().answer_body(Reply.image(_MARKER), model=model)
         self._prefix, self._suffix = rendered.split(base64.b64encode(_MARKER))
         head = (len(png) - 12) // 3 * 3  # split on a 3-byte boundary: base64 concatenates
@@ -159,7 +160,15 @@ class TimedGemini:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{model_action}", self._handle)
+        app.router.add_get("/{version}/models", self._list_models)  # the bot's start-up check
         return app
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        model = {
+            "name": f"models/{self._model}",
+            "supportedGenerationMethods": ["generateContent"],
+        }
+        return web.json_response({"models": [model]})
 
     def close(self) -> None:
         """Wake sleeping requests so the server stops at once."""
