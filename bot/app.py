@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
-from bot.model import GeminiImageModel, check_configured_model
+from bot.model import GeminiImageModel
 from bot.plugins import Adapter, Plugins, discover_plugins
 from bot.store.sqlite import SqliteStore
 
@@ -87,10 +87,19 @@ async def supervise(
 
 
 @asynccontextmanager
-async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
-    """Build the engine and everything it owns; close them in reverse order."""
+async def open_engine(settings: Settings, *, check_model: bool = False) -> AsyncIterator[Engine]:
+    """Build the engine and everything it owns; close them in reverse order.
+
+    `check_model` also checks `gemini.model` beside start-up (`run`), on the engine's own
+    client: a second one would cost ~100 ms of start-up. Shutdown cancels the check.
+    """
     async with SqliteStore.open(settings.storage.data_dir) as store:
         model = GeminiImageModel(settings.gemini)
+        check = (
+            asyncio.create_task(model.check_configured(), name="model-check")
+            if check_model
+            else None
+        )
         try:
             yield Engine(
                 settings,
@@ -100,6 +109,10 @@ async def open_engine(settings: Settings) -> AsyncIterator[Engine]:
                 ModelGate(settings.gemini.max_concurrent_requests),
             )
         finally:
+            if check is not None:
+                check.cancel()
+                with suppress(asyncio.CancelledError):
+                    await check
             await model.aclose()
 
 
@@ -116,18 +129,6 @@ async def enforce_retention(
             log.exception("retention pass failed; trying again later")
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
-
-
-@asynccontextmanager
-async def _model_checked(settings: Settings) -> AsyncIterator[None]:
-    """Check `gemini.model` beside start-up, never holding it (or shutdown) up."""
-    check = asyncio.create_task(check_configured_model(settings.gemini), name="model-check")
-    try:
-        yield
-    finally:
-        check.cancel()
-        with suppress(asyncio.CancelledError):
-            await check
 
 
 async def run_bot(
@@ -151,7 +152,7 @@ async def run_bot(
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     refusals: list[ConfigError] = []
-    async with open_engine(settings) as engine, _model_checked(settings):
+    async with open_engine(settings, check_model=True) as engine:
         log.info("starting %s", ", ".join(plugin.name for plugin in enabled))
         async with asyncio.TaskGroup() as group:
             for plugin in enabled:

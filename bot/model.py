@@ -150,25 +150,6 @@ def parse_response(response: types.GenerateContentResponse) -> ModelAnswer:
     return ModelAnswer(parts, finish, usage, response.model_version or "")
 
 
-async def check_configured_model(settings: GeminiSettings) -> None:
-    """Name an unusable `gemini.model` in one log line; never raise (Gemini may be down)."""
-    model = GeminiImageModel(settings)
-    try:
-        available = await model.list_models()
-    except ModelError as exc:
-        log.warning("could not check gemini.model %r: %s", settings.model, exc)
-        return
-    finally:
-        await model.aclose()
-    wanted = settings.model.removeprefix("models/")
-    if not any(m.id == wanted and m.generates_content for m in available):
-        log.warning(
-            "gemini.model %r is not among the models this API key can use;"
-            " `bananabot models` lists the image models it can",
-            settings.model,
-        )
-
-
 def _enum_name(value: object) -> str:
     # Unknown enum values arrive as pseudo-members or plain strings; never crash on them.
     name = getattr(value, "name", None) or getattr(value, "value", None) or str(value)
@@ -235,6 +216,22 @@ class GeminiImageModel:
             raise ModelTimeout("no model list in time") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise ModelUnavailable(f"cannot reach Gemini: {type(exc).__name__}") from exc
+
+    async def check_configured(self) -> None:
+        """Name an unusable `gemini.model` in one log line; never raise (Gemini may be down)."""
+        configured = self._settings.model
+        try:
+            available = await self.list_models()
+        except ModelError as exc:
+            log.warning("could not check gemini.model %r: %s", configured, exc)
+            return
+        wanted = configured.removeprefix("models/")
+        if not any(m.id == wanted and m.generates_content for m in available):
+            log.warning(
+                "gemini.model %r is not among the models this API key can use;"
+                " `bananabot models` lists the image models it can",
+                configured,
+            )
 
     async def _build_contents(
         self, turns: Sequence[ContextTurn], load: ImageLoader

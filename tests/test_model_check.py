@@ -13,10 +13,19 @@ import pytest
 
 from adapters.telegram.config import TelegramSettings
 from bot.app import run_bot
-from bot.model import check_configured_model
+from bot.config import GeminiSettings
+from bot.model import GeminiImageModel
 from tests.conftest import make_settings
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
+
+
+async def check_configured_model(settings: GeminiSettings) -> None:
+    model = GeminiImageModel(settings)
+    try:
+        await model.check_configured()
+    finally:
+        await model.aclose()
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
