@@ -166,7 +166,6 @@ async def run_bot(
                     enforce_retention(engine, settings.storage.retention_days, stop),
                     name="retention",
                 )
-
     if refusals:
         raise ExceptionGroup("a platform refused to serve", refusals)
     log.info("stopped")

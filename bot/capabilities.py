@@ -38,9 +38,14 @@ _TABLE: dict[str, ModelCapabilities] = {
 }
 
 
+def bare_model_id(model: str) -> str:
+    """`model` without the API's `models/` prefix: the id config, the table and lists share."""
+    return model.removeprefix("models/")
+
+
 def capabilities_for(model: str, *, max_input_images: int | None = None) -> ModelCapabilities:
     """Look up `model` (a bare id or `models/<id>`), applying the config override."""
-    name = model.removeprefix("models/")
+    name = bare_model_id(model)
     matches = [key for key in _TABLE if name.startswith(key)]
     caps = _TABLE[max(matches, key=len)] if matches else _DEFAULT
     if max_input_images is not None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.capabilities import capabilities_for
+from bot.capabilities import bare_model_id, capabilities_for
 from bot.config import Settings, load_settings, secrets_of
 from bot.errors import ConfigError, ModelError
 from bot.logsetup import configure_logging
@@ -135,7 +135,7 @@ def models_table(models: list[ModelInfo], configured: str) -> str:
         caps = capabilities_for(info.id)
         rows.append(
             (
-                "*" if info.id == configured.removeprefix("models/") else "",
+                "*" if info.id == bare_model_id(configured) else "",
                 info.id,
                 str(caps.max_input_images),
                 " ".join(caps.image_sizes) or "-",

@@ -13,7 +13,8 @@ import json
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -21,7 +22,7 @@ import pydantic
 from google import genai
 from google.genai import errors, types
 
-from bot.capabilities import capabilities_for
+from bot.capabilities import bare_model_id, capabilities_for
 from bot.config import GeminiSettings
 from bot.errors import (
     ModelBlocked,
@@ -156,12 +157,26 @@ def _enum_name(value: object) -> str:
     return str(name).rsplit(".", 1)[-1].upper()
 
 
+@contextmanager
+def _as_model_errors(model: str, timed_out: str) -> Iterator[None]:
+    """Turn every SDK or transport failure inside the block into the core's `ModelError`."""
+    try:
+        yield
+    except errors.APIError as exc:
+        raise map_api_error(exc, model) from exc
+    except TimeoutError as exc:
+        raise ModelTimeout(timed_out) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ModelUnavailable(f"cannot reach Gemini: {type(exc).__name__}") from exc
+    except (pydantic.ValidationError, ValueError) as exc:
+        raise ModelUnavailable(f"malformed answer: {type(exc).__name__}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """One model the API key can use, as `models.list` names it."""
 
     id: str  # without the "models/" prefix
-    display_name: str
     generates_content: bool
 
     @property
@@ -197,25 +212,18 @@ class GeminiImageModel:
 
     async def list_models(self) -> list[ModelInfo]:
         """Every base model the API key can use (`models.list`, all pages)."""
-        try:
+        with _as_model_errors("models", "no model list in time"):
             async with asyncio.timeout(self._settings.timeout_s):
                 pager = await self._client.aio.models.list(
                     config=types.ListModelsConfig(page_size=100)
                 )
                 return [
                     ModelInfo(
-                        (found.name or "").removeprefix("models/"),
-                        found.display_name or "",
+                        bare_model_id(found.name or ""),
                         "generateContent" in (found.supported_actions or ()),
                     )
                     async for found in pager
                 ]
-        except errors.APIError as exc:
-            raise map_api_error(exc, "models") from exc
-        except TimeoutError as exc:
-            raise ModelTimeout("no model list in time") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ModelUnavailable(f"cannot reach Gemini: {type(exc).__name__}") from exc
 
     async def check_configured(self) -> None:
         """Name an unusable `gemini.model` in one log line; never raise (Gemini may be down)."""
@@ -225,7 +233,7 @@ class GeminiImageModel:
         except ModelError as exc:
             log.warning("could not check gemini.model %r: %s", configured, exc)
             return
-        wanted = configured.removeprefix("models/")
+        wanted = bare_model_id(configured)
         if not any(m.id == wanted and m.generates_content for m in available):
             log.warning(
                 "gemini.model %r is not among the models this API key can use;"
@@ -310,17 +318,9 @@ class GeminiImageModel:
         self, contents: list[types.Content], wanted: GenerationSettings
     ) -> ModelAnswer:
         # The SDK enforces the timeout too; this guard also covers a stalled body read.
-        try:
+        with _as_model_errors(wanted.model, "no answer in time"):
             async with asyncio.timeout(self._settings.timeout_s + 5):
                 response = await self._client.aio.models.generate_content(
                     model=wanted.model, contents=contents, config=self._config(wanted)
                 )
-        except errors.APIError as exc:
-            raise map_api_error(exc, wanted.model) from exc
-        except TimeoutError as exc:
-            raise ModelTimeout("no answer in time") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ModelUnavailable(f"cannot reach Gemini: {type(exc).__name__}") from exc
-        except (pydantic.ValidationError, ValueError) as exc:
-            raise ModelUnavailable(f"malformed answer: {type(exc).__name__}") from exc
         return parse_response(response)
