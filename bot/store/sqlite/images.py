@@ -51,17 +51,11 @@ class ImageFiles:
         target = self.path(digest)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            # Unique per process and thread (one thread writes one file at a time); unbuffered
-            # os calls: a buffered file object would only copy megabytes once more.
+            # Unique per process and thread (a thread writes one file at a time), so no
+            # mkstemp name search; written, then renamed, so no reader sees a torn file.
             tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                finally:
-                    os.close(fd)
+                tmp.write_bytes(data)
                 os.replace(tmp, target)
             except BaseException:
                 tmp.unlink(missing_ok=True)

@@ -94,11 +94,7 @@ class SqliteStore:
         return ImageRef(digest, mime_type, len(data))
 
     def _unpin(self, digests: Iterable[str]) -> None:
-        for digest in digests:
-            if self._pinned[digest] <= 1:
-                self._pinned.pop(digest, None)
-            else:
-                self._pinned[digest] -= 1
+        self._pinned -= Counter(digests)  # keeps positive counts only
 
     async def read_image(self, ref: ImageRef) -> bytes:
         """Read stored image bytes."""
