@@ -22,19 +22,26 @@ LIBRARIES = (
 )
 
 
+def _task_files(pid: int, name: str) -> list[str]:
+    """The text of /proc/<pid>/task/<tid>/<name> for each live thread (gone ones skipped)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return []
+    found = []
+    for task in tasks:
+        try:
+            found.append((task / name).read_text())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread exited while we looked
+    return found
+
+
 def tree(pid: int) -> list[int]:
     """`pid` and its live descendants: a bot's helper processes are part of its cost."""
     found = [pid]
     for parent in found:  # grows while it is walked: breadth first
-        try:
-            tasks = list(Path(f"/proc/{parent}/task").iterdir())
-        except FileNotFoundError:
-            continue
-        for task in tasks:
-            try:
-                found += [int(c) for c in (task / "children").read_text().split()]
-            except (FileNotFoundError, ProcessLookupError):
-                continue
+        found += [int(c) for text in _task_files(parent, "children") for c in text.split()]
     return found
 
 
@@ -58,18 +65,9 @@ def thread_cpu_ns(pid: int) -> int:
     /proc/<pid>/task/<tid>/schedstat is exact where /proc/<pid>/stat counts 10 ms ticks;
     threads that already exited are missing, so long windows use `cpu_seconds` instead.
     """
-    total = 0
-    for member in tree(pid):
-        try:
-            tasks = list(Path(f"/proc/{member}/task").iterdir())
-        except FileNotFoundError:
-            continue
-        for task in tasks:
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except (FileNotFoundError, ProcessLookupError):
-                continue  # the thread exited while we looked
-    return total
+    return sum(
+        int(text.split()[0]) for member in tree(pid) for text in _task_files(member, "schedstat")
+    )
 
 
 def memory_kb(pid: int) -> dict[str, int]:
