@@ -43,8 +43,9 @@ class ConsoleOutbox:
     def __init__(self, thread: ConsoleThread) -> None:
         self._thread = thread
 
-    async def queued(self, position: int) -> None:
-        self._thread.write(f"… waiting for the model (queue position {position})")
+    async def status(self, card: Card) -> None:
+        # The console shows the words only; drafts stay in the model's hands.
+        self._thread.write(f"… {card.text}")
 
     async def deliver(self, card: Card) -> Sequence[str]:
         thread = self._thread

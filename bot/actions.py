@@ -96,6 +96,9 @@ class PressReply(Protocol):
     async def replace(self, text: str) -> None:
         """Replace the message that carries the button with `text`, without buttons."""
 
+    async def presser_is_chat_admin(self) -> bool:
+        """Whether the presser administers this chat (the platform's notion; may cost a call)."""
+
     async def finish(self) -> None:
         """Called once when the action is over, however it ended.
 

@@ -2,6 +2,11 @@
 
 Model ids change often; unknown ids get the conservative defaults and config may override the
 input-image limit (`gemini.max_input_images`).
+
+Prices are US dollars per output image on the paid tier, from Google's output-token counts per
+size (docs.cloud.google.com/vertex-ai/generative-ai/docs/models/gemini/3-1-flash-image and
+.../3-pro-image) times the per-million-token price of ai.google.dev/gemini-api/docs/pricing,
+as transcribed 2026-09/10; check that page before budgeting.
 """
 
 from __future__ import annotations
@@ -21,17 +26,42 @@ class ModelCapabilities:
     aspect_ratios: tuple[str, ...]
     # Gemini 3 models return thought signatures that must be replayed byte-identical.
     thinking: bool
+    # Takes the Google Search tool (grounding in web results).
+    search: bool = False
+    # (size, USD per output image); the first entry is the price when no size is asked for.
+    prices: tuple[tuple[str, float], ...] = ()
     max_inline_image_bytes: int = 7 * 1024 * 1024
+
+    def price(self, size: str | None) -> float | None:
+        """USD per output image at `size` (None: the model's default size), if known."""
+        table = dict(self.prices)
+        if size is None:
+            return self.prices[0][1] if self.prices else None
+        return table.get(size)
 
 
 _DEFAULT = ModelCapabilities(3, (), BASE_RATIOS, thinking=False)
 
 # Longest prefix wins, so "gemini-3.1-flash-image" is matched before "gemini-3".
 _TABLE: dict[str, ModelCapabilities] = {
-    "gemini-2.5-flash-image": ModelCapabilities(3, (), BASE_RATIOS, thinking=False),
-    "gemini-3-pro-image": ModelCapabilities(14, ("1K", "2K", "4K"), BASE_RATIOS, thinking=True),
+    "gemini-2.5-flash-image": ModelCapabilities(
+        3, (), BASE_RATIOS, thinking=False, prices=(("1K", 0.039),)
+    ),
+    "gemini-3-pro-image": ModelCapabilities(
+        14,
+        ("1K", "2K", "4K"),
+        BASE_RATIOS,
+        thinking=True,
+        search=True,
+        prices=(("1K", 0.134), ("2K", 0.134), ("4K", 0.24)),
+    ),
     "gemini-3.1-flash-image": ModelCapabilities(
-        14, ("512", "1K", "2K", "4K"), BASE_RATIOS + EXTRA_RATIOS, thinking=True
+        14,
+        ("512", "1K", "2K", "4K"),
+        BASE_RATIOS + EXTRA_RATIOS,
+        thinking=True,
+        search=True,
+        prices=(("1K", 0.067), ("512", 0.045), ("2K", 0.101), ("4K", 0.151)),
     ),
     "gemini-3.1-flash-lite-image": ModelCapabilities(14, (), BASE_RATIOS, thinking=True),
     "gemini-nano-banana-2": ModelCapabilities(14, ("1K", "2K", "4K"), BASE_RATIOS, thinking=True),

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.actions import ActionRegistry, Button
-from bot.outcome import Failure, Outcome, ResultImage, Success
+from bot.outcome import Failure, Outcome, ResultImage, Source, Success
+
+MAX_SOURCES = 5  # Google's grounding terms want sources shown; five keep a caption readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,7 @@ class Card:
     images: tuple[ResultImage, ...] = ()
     buttons: tuple[Button, ...] = ()
     outcome: Outcome | None = None  # the step outcome the card shows, if it shows one
+    sources: tuple[Source, ...] = ()  # web pages to list under the result, as links
 
     @property
     def turn_id(self) -> int | None:
@@ -36,4 +39,5 @@ def card_for(outcome: Outcome, actions: ActionRegistry, locale: str | None) -> C
     buttons = actions.offered(outcome, locale)
     if isinstance(outcome, Failure):
         return Card(outcome.message, outcome.notes, buttons=buttons, outcome=outcome)
-    return Card(outcome.text, outcome.notes, outcome.images, buttons, outcome)
+    sources = outcome.sources[:MAX_SOURCES]
+    return Card(outcome.text, outcome.notes, outcome.images, buttons, outcome, sources)

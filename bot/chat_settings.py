@@ -7,10 +7,10 @@ ask `may_change()` with the platform's own answer to "is this user an admin of t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot import messages
-from bot.capabilities import ModelCapabilities, capabilities_for
+from bot.capabilities import ModelCapabilities, bare_model_id, capabilities_for
 from bot.config import Settings
 from bot.errors import InputRejected
 from bot.explain import setting_label
@@ -19,12 +19,15 @@ from bot.model import GenerationSettings
 from bot.request import Author, ChatKey, GenerationOptions
 from bot.store import Store
 
-KEYS = ("aspect_ratio", "image_size", "model", "language")  # the order people see
-# The model is applied first: it decides which sizes and aspect ratios are valid.
-APPLY_ORDER = ("model", "language", "aspect_ratio", "image_size")
-# Sizes and ratios differ per model: a model change drops choices the new one lacks.
-MODEL_DEPENDENT = ("aspect_ratio", "image_size")
+# The order people see.
+KEYS = ("aspect_ratio", "image_size", "model", "previews", "search", "language")
+# The model is applied first: it decides which sizes, ratios and switches are valid.
+APPLY_ORDER = ("model", "language", "aspect_ratio", "image_size", "previews", "search")
+# These differ per model: a model change drops choices the new one lacks.
+MODEL_DEPENDENT = ("aspect_ratio", "image_size", "previews", "search")
 RESET = "default"  # the choice that clears a setting, on every platform
+ON, OFF = "on", "off"
+SWITCH = (ON, OFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,9 @@ class ChatSettings:
             "aspect_ratio": caps.aspect_ratios,
             "image_size": caps.image_sizes,
             "model": tuple(dict.fromkeys(models)),
+            # Only thinking models show drafts; only some models take the search tool.
+            "previews": SWITCH if caps.thinking else (),
+            "search": SWITCH if caps.search else (),
             "language": messages.LANGUAGES,
         }
 
@@ -139,10 +145,13 @@ class ChatSettings:
         caps = self.caps(model)
         ratio = wanted.aspect_ratio or stored.get("aspect_ratio")
         size = wanted.image_size or stored.get("image_size")
+        previews = stored.get("previews", ON if self._settings.gemini.previews else OFF) == ON
         return GenerationSettings(
             model=model,
             aspect_ratio=ratio if ratio in caps.aspect_ratios else None,
             image_size=size if size in caps.image_sizes else None,
+            search=caps.search and stored.get("search") == ON,
+            thoughts=caps.thinking and previews,
         )
 
     def caps(self, model: str) -> ModelCapabilities:
@@ -152,4 +161,9 @@ class ChatSettings:
             if model == self._settings.gemini.model
             else None
         )
-        return capabilities_for(model, max_input_images=override)
+        caps = capabilities_for(model, max_input_images=override)
+        search_models = self._settings.gemini.search_models
+        if search_models is not None:
+            bare = bare_model_id(model)
+            caps = replace(caps, search=any(bare.startswith(m) for m in search_models))
+        return caps

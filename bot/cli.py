@@ -129,7 +129,16 @@ async def _models(settings: Settings) -> int:
 
 def models_table(models: list[ModelInfo], configured: str) -> str:
     """One line per image model: its limits from `bot.capabilities`; `*` marks gemini.model."""
-    header = ("", "model", "input images", "sizes", "aspect ratios", "thinking")
+    header = (
+        "",
+        "model",
+        "input images",
+        "sizes",
+        "aspect ratios",
+        "thinking",
+        "search",
+        "USD/image",
+    )
     rows = [header]
     for info in models:
         caps = capabilities_for(info.id)
@@ -141,6 +150,8 @@ def models_table(models: list[ModelInfo], configured: str) -> str:
                 " ".join(caps.image_sizes) or "-",
                 str(len(caps.aspect_ratios)),
                 "yes" if caps.thinking else "no",
+                "yes" if caps.search else "no",
+                ",".join(f"{size}=${usd:.3f}" for size, usd in caps.prices) or "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

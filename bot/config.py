@@ -18,7 +18,8 @@ from bot.errors import ConfigError
 
 T = TypeVar("T")
 
-DEFAULT_MODEL = "gemini-2.5-flash-image"
+# Nano Banana 2, generally available (ai.google.dev/models/gemini, checked 2026-12).
+DEFAULT_MODEL = "gemini-3.1-flash-image"
 CORE_SECTIONS = ("gemini", "storage", "access", "limits", "logging")
 
 
@@ -40,6 +41,10 @@ class GeminiSettings:
     max_input_images: int | None = None
     context_budget_mb: float = 16.0
     system_instruction: str = ""
+    # Stream thinking models' interim images to the chat as drafts (a chat may turn it off).
+    previews: bool = True
+    # Models offered the Google Search tool; None: the capability table decides.
+    search_models: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +260,8 @@ def parse_settings(
         max_input_images=g.optional_int("max_input_images"),
         context_budget_mb=g.number("context_budget_mb", 16.0, minimum=1.0),
         system_instruction=g.string("system_instruction", ""),
+        previews=g.flag("previews", True),
+        search_models=g.strings("search_models") if "search_models" in g.table else None,
     )
     if gemini.api_version not in {"v1", "v1beta", "v1alpha"}:
         raise ConfigError("gemini.api_version", "must be v1, v1beta or v1alpha")

@@ -18,14 +18,22 @@ log = logging.getLogger(__name__)
 class Outbox(Protocol):
     """How the engine talks back to the user's thread; one per incoming event."""
 
-    async def queued(self, position: int) -> None:
-        """Show that the step waits for a model slot. MUST NOT raise for display problems."""
+    async def status(self, card: Card) -> None:
+        """Show or update the step's one status message: its queue position or the model's
+        draft (at most one image), with the card's buttons (Stop).
+
+        Posted as a reply in the user's thread the first time, edited in place after that
+        where the platform can. Called at a pace the core keeps (one per chat every 1.5 s).
+        MUST NOT raise: a status that cannot be shown is skipped.
+        """
 
     async def deliver(self, card: Card) -> Sequence[str]:
         """Post the card as a reply in the user's thread; return the posted message ids.
 
         MUST render every button of the card (the adapter needs no knowledge of actions).
         Ids returned are linked to the card's turn, so replies to them continue the lineage.
+        A status message shown for the step MUST NOT stay behind as it was: it is removed
+        after the card is posted, or becomes the card's first message.
         """
 
 

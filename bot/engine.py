@@ -8,8 +8,9 @@ The jobs around a step live in their own modules: `intake` (images), `chat_setti
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,11 +36,13 @@ from bot.lineage import (
     TurnStatus,
     plan_context,
 )
-from bot.model import GenerationSettings, ImageLoader, ModelAnswer
+from bot.model import GenerationSettings, ImageLoader, ModelAnswer, OnThought
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
+from bot.progress import StatusPacer, StepStatus
 from bot.quotas import Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
-from bot.standard_actions import FORGET, STANDARD_ACTIONS
+from bot.running import RunningCalls
+from bot.standard_actions import FORGET, STANDARD_ACTIONS, STOP
 from bot.store import Store
 
 __all__ = ["Engine", "ImageModel", "Outbox", "failure_for"]
@@ -51,9 +54,16 @@ class ImageModel(Protocol):
     """The model port: the core's context plan in, the core's answer out (no SDK types)."""
 
     async def generate(
-        self, turns: Sequence[ContextTurn], load: ImageLoader, wanted: GenerationSettings
+        self,
+        turns: Sequence[ContextTurn],
+        load: ImageLoader,
+        wanted: GenerationSettings,
+        on_thought: OnThought | None = None,
     ) -> ModelAnswer:
-        """Answer the plan's turns; raise `ModelError` when the model cannot answer."""
+        """Answer the plan's turns; raise `ModelError` when the model cannot answer.
+
+        With `on_thought`, hand over the model's thoughts (drafts) as they arrive.
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,8 @@ class Engine:
         self._actions = actions if actions is not None else ActionRegistry(STANDARD_ACTIONS)
         self._delivery = Delivery(store, self._actions)
         self._housekeeping = Housekeeping(store, self._chat_settings, self._delivery)
+        self._running = RunningCalls()
+        self._pacer = StatusPacer()
 
     @property
     def access(self) -> AccessPolicy:
@@ -244,6 +256,31 @@ class Engine:
             [ResultImage(await self._store.read_image(ref), ref.mime_type) for ref in turn.images]
         )
 
+    async def stop(
+        self,
+        chat: ChatKey,
+        author: Author,
+        turn_id: int,
+        chat_admin: Callable[[], Awaitable[bool]],
+    ) -> str | None:
+        """Stop the model call answering user turn `turn_id`; None, or why not (a message key).
+
+        Its asker may, and so may bot admins and the chat's admins (`chat_admin` asks the
+        platform, only when needed). The step itself then posts "Stopped." with Retry.
+        """
+        call = self._running.find(turn_id, chat)
+        if call is None:
+            known = await self._own_user_turn(chat, turn_id) is not None
+            return "stop_too_late" if known else "unknown_result"
+        if not (
+            call.author_id == author.user_id
+            or self._access.is_admin(chat, author)
+            or await chat_admin()
+        ):
+            return "stop_not_yours"
+        call.stop()
+        return None
+
     async def new_session(self, chat: ChatKey) -> None:
         """Make the chat's next plain message start a new lineage."""
         await self._store.clear_latest(chat)
@@ -376,9 +413,32 @@ class Engine:
             cached = preloaded.get(ref)
             return cached if cached is not None else await self._store.read_image(ref)
 
+        stop = self._actions.button(STOP, user_turn.id, locale)
+        status = StepStatus(outbox, self._pacer, chat, stop, locale)
+        on_thought = status.thought if wanted.thoughts else None
+
+        async def call() -> ModelAnswer:
+            async with self._gate.slot(status.queued):
+                return await self._model.generate(plan.turns, load, wanted, on_thought)
+
+        # Its own task, so that Stop cancels the call and nothing else of the step.
+        task = asyncio.create_task(call(), name=f"model-call-{user_turn.id}")
         try:
-            async with self._gate.slot(outbox.queued):
-                answer = await self._model.generate(plan.turns, load, wanted)
+            with self._running.register(user_turn.id, chat, author.user_id, task) as running:
+                try:
+                    answer = await task
+                finally:
+                    await status.aclose()  # no status update may follow the outcome
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not running.stopped or (current is not None and current.cancelling()):
+                raise  # shutdown, not Stop: the turn stays pending and is announced later
+            log.info("turn %d (lineage %d): stopped", user_turn.id, user_turn.lineage_id)
+            await self._store.set_status(user_turn.id, TurnStatus.FAILED, "stopped")
+            stopped = Failure(
+                FailureKind.STOPPED, messages.text("stopped", locale), user_turn.id, retryable=True
+            )
+            return await self._deliver(chat, outbox, stopped, locale)
         except ModelError as exc:
             log.warning(
                 "turn %d (lineage %d): model failed: %s: %s",
@@ -432,7 +492,15 @@ class Engine:
         )
         if plan.rebased:
             notes += (messages.text("done_note_rebased", locale),)
-        success = Success(user_turn.id, model_turn.id, images, shown_text, notes, plan.rebased)
+        success = Success(
+            user_turn.id,
+            model_turn.id,
+            images,
+            shown_text,
+            notes,
+            plan.rebased,
+            answer.sources,
+        )
         return await self._deliver(chat, outbox, success, locale)
 
     async def _deliver(

@@ -1,7 +1,8 @@
 """Talk to Gemini image models through google-genai's async client.
 
 Builds `contents` from a context plan (model turns replayed exactly as received), parses the
-answer explicitly (images, text, finish and block reasons, usage), and maps every SDK or
+answer explicitly (images, text, finish and block reasons, usage, search sources), streams it
+when the caller wants to watch the model think, and maps every SDK or
 transport failure to the core's `ModelError` tree. Retries are ours, not the SDK's: its backoff
 ignores RetryInfo, and without `retry_options` it hides a random 1-10 s sleep on connect errors.
 """
@@ -16,6 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pydantic
@@ -34,12 +36,27 @@ from bot.errors import (
     ModelUnavailable,
 )
 from bot.lineage import ContextTurn, ImageRef, Role, UsageRecord
+from bot.outcome import Source
 
 log = logging.getLogger(__name__)
 
 # A 429 asking for a longer wait than this is shown to the user instead of waited out.
 MAX_RETRY_WAIT_S = 30.0
 ImageLoader = Callable[[ImageRef], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Thought:
+    """What a thinking model shows of its work before the answer: summary text, a draft image."""
+
+    text: str = ""
+    image: bytes | None = None
+    mime_type: str = "image/png"
+
+
+# Called for every thought part as it streams in. Synchronous on purpose: whatever the caller
+# does with a draft must not hold up reading the stream.
+OnThought = Callable[[Thought], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,7 @@ class ModelAnswer:
     finish_reason: str
     usage: UsageRecord
     model_version: str = ""
+    sources: tuple[Source, ...] = ()
 
     @property
     def images(self) -> list[AnswerPart]:
@@ -78,6 +96,8 @@ class GenerationSettings:
     model: str
     aspect_ratio: str | None = None
     image_size: str | None = None
+    search: bool = False  # give the model the Google Search tool
+    thoughts: bool = False  # stream the model's thoughts (live previews)
 
 
 def _retry_delay(exc: errors.APIError) -> float | None:
@@ -142,13 +162,81 @@ def parse_response(response: types.GenerateContentResponse) -> ModelAnswer:
         # either way there is nothing to show, and the reason tells the user why.
         raise ModelBlocked(finish, candidate.finish_message or "")
     meta = response.usage_metadata
+    grounding = candidate.grounding_metadata
+    sources = {
+        chunk.web.uri: Source(chunk.web.title or chunk.web.domain or chunk.web.uri, chunk.web.uri)
+        for chunk in (grounding.grounding_chunks or () if grounding else ())
+        if chunk.web is not None and chunk.web.uri
+    }
     usage = UsageRecord(
         images=visible_images,
         prompt_tokens=(meta.prompt_token_count or 0) if meta else 0,
         output_tokens=(meta.candidates_token_count or 0) if meta else 0,
         total_tokens=(meta.total_token_count or 0) if meta else 0,
     )
-    return ModelAnswer(parts, finish, usage, response.model_version or "")
+    return ModelAnswer(parts, finish, usage, response.model_version or "", tuple(sources.values()))
+
+
+def _mergeable(before: types.Part, after: types.Part) -> bool:
+    """Whether `after` continues the text of `before` (a stream splits long texts)."""
+    plain = {"text", "thought", "thought_signature"}
+    return (
+        before.text is not None
+        and after.text is not None
+        and bool(before.thought) == bool(after.thought)
+        and not (before.thought_signature and after.thought_signature)
+        and before.model_fields_set <= plain
+        and after.model_fields_set <= plain
+    )
+
+
+def assemble(chunks: Sequence[types.GenerateContentResponse]) -> types.GenerateContentResponse:
+    """The response a non-streamed call returns, from the chunks of a streamed one.
+
+    Parts keep their order; text fragments of one part are joined and keep the one signature
+    they carry, so the stored turn replays exactly as the model sent it. The other fields are
+    the last ones any chunk carried (the final chunk has the finish reason and usage).
+    """
+    parts: list[types.Part] = []
+    candidate: dict[str, Any] = {}
+    response: dict[str, Any] = {}
+    for chunk in chunks:
+        for key in ("prompt_feedback", "usage_metadata", "model_version", "response_id"):
+            if getattr(chunk, key) is not None:
+                response[key] = getattr(chunk, key)
+        if not chunk.candidates:
+            continue
+        first = chunk.candidates[0]
+        for key in ("finish_reason", "finish_message", "grounding_metadata", "safety_ratings"):
+            if getattr(first, key) is not None:
+                candidate[key] = getattr(first, key)
+        for part in (first.content.parts if first.content else None) or ():
+            if parts and _mergeable(parts[-1], part):
+                previous = parts[-1]
+                parts[-1] = previous.model_copy(
+                    update={
+                        "text": (previous.text or "") + (part.text or ""),
+                        "thought_signature": previous.thought_signature or part.thought_signature,
+                    }
+                )
+            else:
+                parts.append(part)
+    if parts or candidate:
+        content = types.Content(role="model", parts=parts) if parts else None
+        response["candidates"] = [types.Candidate(content=content, index=0, **candidate)]
+    return types.GenerateContentResponse(**response)
+
+
+def _thoughts(chunk: types.GenerateContentResponse) -> Iterator[Thought]:
+    """The thought parts of one streamed chunk, as the caller shows them."""
+    content = chunk.candidates[0].content if chunk.candidates else None
+    for part in (content.parts if content else None) or ():
+        if not part.thought:
+            continue
+        data = part.inline_data.data if part.inline_data is not None else None
+        mime = (part.inline_data.mime_type if part.inline_data else None) or "image/png"
+        if data or part.text:
+            yield Thought(part.text or "", data, mime)
 
 
 def _enum_name(value: object) -> str:
@@ -267,7 +355,9 @@ class GeminiImageModel:
             contents.append(types.Content(role=turn.role.value, parts=parts))
         return contents
 
-    def _config(self, wanted: GenerationSettings) -> types.GenerateContentConfig:
+    def _config(
+        self, wanted: GenerationSettings, *, thoughts: bool = False
+    ) -> types.GenerateContentConfig:
         caps = capabilities_for(wanted.model)
         image_config = types.ImageConfig()
         if wanted.aspect_ratio:
@@ -279,17 +369,29 @@ class GeminiImageModel:
             config.image_config = image_config
         if self._settings.system_instruction:
             config.system_instruction = self._settings.system_instruction
+        if thoughts:
+            config.thinking_config = types.ThinkingConfig(include_thoughts=True)
+        if wanted.search:
+            config.tools = [types.Tool(google_search=types.GoogleSearch())]
         return config
 
     async def generate(
-        self, turns: Sequence[ContextTurn], load: ImageLoader, wanted: GenerationSettings
+        self,
+        turns: Sequence[ContextTurn],
+        load: ImageLoader,
+        wanted: GenerationSettings,
+        on_thought: OnThought | None = None,
     ) -> ModelAnswer:
-        """Answer a context plan with bounded retries; raise a `ModelError` when it cannot."""
+        """Answer a context plan with bounded retries; raise a `ModelError` when it cannot.
+
+        With `on_thought` the call streams, asks for the model's thoughts and hands each one
+        over as it arrives. Cancelling the calling task closes the connection at once.
+        """
         contents = await self._build_contents(turns, load)
         attempts = self._settings.retry_attempts
         for attempt in range(1, attempts + 1):
             try:
-                return await self._generate_once(contents, wanted)
+                return await self._generate_once(contents, wanted, on_thought)
             except ModelError as exc:
                 delay = self._retry_wait(exc, attempt)
                 if attempt == attempts or delay is None:
@@ -315,12 +417,33 @@ class GeminiImageModel:
         return min(backoff, MAX_RETRY_WAIT_S) * (1 + random.random() / 2)
 
     async def _generate_once(
-        self, contents: list[types.Content], wanted: GenerationSettings
+        self,
+        contents: list[types.Content],
+        wanted: GenerationSettings,
+        on_thought: OnThought | None,
     ) -> ModelAnswer:
         # The SDK enforces the timeout too; this guard also covers a stalled body read.
         with _as_model_errors(wanted.model, "no answer in time"):
             async with asyncio.timeout(self._settings.timeout_s + 5):
-                response = await self._client.aio.models.generate_content(
-                    model=wanted.model, contents=contents, config=self._config(wanted)
-                )
+                if on_thought is None:
+                    response = await self._client.aio.models.generate_content(
+                        model=wanted.model, contents=contents, config=self._config(wanted)
+                    )
+                else:
+                    response = await self._stream(contents, wanted, on_thought)
         return parse_response(response)
+
+    async def _stream(
+        self, contents: list[types.Content], wanted: GenerationSettings, on_thought: OnThought
+    ) -> types.GenerateContentResponse:
+        # `aclose()` on the stream would leave the connection open until garbage collection;
+        # cancelling this task instead closes it at once (API-NOTES F).
+        stream = await self._client.aio.models.generate_content_stream(
+            model=wanted.model, contents=contents, config=self._config(wanted, thoughts=True)
+        )
+        chunks = []
+        async for chunk in stream:
+            chunks.append(chunk)
+            for thought in _thoughts(chunk):
+                on_thought(thought)
+        return assemble(chunks)

@@ -32,6 +32,14 @@ class ResultImage:
         return EXTENSIONS.get(self.mime_type, "png")
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A web page an answer was grounded in (Google Search); shown with the result."""
+
+    title: str
+    uri: str
+
+
 def file_names(images: Sequence[ResultImage], stem: str) -> list[str]:
     """File names for a set of images: `stem.png`, or `stem-1.png`, `stem-2.jpg` ..."""
     if len(images) == 1:
@@ -49,6 +57,7 @@ class Success:
     text: str  # the model's visible text, or the localized text-only notice
     notes: tuple[str, ...] = ()  # localized remarks (first frame used, images trimmed ...)
     rebased: bool = False
+    sources: tuple[Source, ...] = ()  # Google Search results the answer is grounded in
 
 
 class FailureKind(enum.StrEnum):
@@ -62,6 +71,7 @@ class FailureKind(enum.StrEnum):
     NEED_INSTRUCTION = "need_instruction"  # images held; waiting for text
     QUOTA = "quota"  # a daily or in-flight limit: not charged, try later
     INTERRUPTED = "interrupted"  # the process stopped mid-step; Retry runs it again
+    STOPPED = "stopped"  # someone pressed Stop; Retry runs it again
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The actions every bananabot offers: Retry, Original, and confirming /forget."""
+"""The actions every bananabot offers: Retry, Original, Stop, and confirming /forget."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ async def _original(engine: Engine, press: PressContext, arg: str) -> None:
     await press.reply.send_files(images, caption, f"bananabot-{turn_id}")
 
 
+async def _stop(engine: Engine, press: PressContext, arg: str) -> None:
+    """Stop a running step (its asker or an admin); the step answers "Stopped." itself."""
+    turn_id = _turn_id(arg)
+    refusal = (
+        await engine.stop(press.chat, press.author, turn_id, press.reply.presser_is_chat_admin)
+        if turn_id is not None
+        else "unknown_result"
+    )
+    if refusal is not None:
+        await press.reply.notify(messages.text(refusal, press.locale))
+    else:
+        await press.reply.acknowledge()
+
+
 async def _forget(engine: Engine, press: PressContext, arg: str) -> None:
     """Delete the presser's data (the payload names them: only they may confirm)."""
     await press.reply.acknowledge()
@@ -61,5 +75,9 @@ ORIGINAL = Action(
     offer=offer_original,
 )
 FORGET = Action("forget", "f", "forget_button", _forget, Audience.OWNER, Style.DANGER)
+# Only on a running step's status message (the core builds it there), never on an outcome.
+STOP = Action(
+    "stop", "s", "stop_button", _stop, style=Style.DANGER, emoji="\N{BLACK SQUARE FOR STOP}"
+)
 
-STANDARD_ACTIONS = (RETRY, ORIGINAL, FORGET)
+STANDARD_ACTIONS = (RETRY, ORIGINAL, FORGET, STOP)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from google import genai
+from google.genai import types
 from PIL import Image
 
 from bot.app import open_engine
@@ -33,6 +35,32 @@ async def gemini() -> AsyncIterator[GeminiFake]:
         yield fake
 
 
+MakeClient = Callable[..., genai.Client]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    """Real SDK clients as the bot builds them: v1beta, ms timeout, no SDK retries."""
+    clients: list[genai.Client] = []
+
+    def make(base_url: str, timeout_ms: int = 5000) -> genai.Client:
+        client = genai.Client(
+            api_key="test-key",
+            http_options=types.HttpOptions(
+                base_url=base_url,
+                api_version="v1beta",
+                timeout=timeout_ms,
+                retry_options=types.HttpRetryOptions(attempts=1),
+            ),
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aio.aclose()
+
+
 @pytest.fixture
 async def dc() -> AsyncIterator[DiscordFake]:
     async with DiscordFake() as fake:
@@ -46,6 +74,8 @@ def make_settings(data_dir: Path, fake: GeminiFake, **gemini: Any) -> Settings:
         "base_url": fake.base_url,
         "timeout_s": 5.0,
         "retry_backoff_s": 0.01,
+        # What the tests were written for; tests of thinking models say so.
+        "model": "gemini-2.5-flash-image",
     }
     section.update(gemini)
     return parse_settings({"gemini": section, "storage": {"data_dir": str(data_dir)}}, env={})
@@ -68,11 +98,11 @@ class RecordingOutbox:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
         self.cards: list[Card] = []
-        self.queue_positions: list[int] = []
+        self.statuses: list[Card] = []
         self.posted: list[str] = []
 
-    async def queued(self, position: int) -> None:
-        self.queue_positions.append(position)
+    async def status(self, card: Card) -> None:
+        self.statuses.append(card)
 
     async def deliver(self, card: Card) -> Sequence[str]:
         message_id = f"bot-{next(_ids)}"

@@ -58,6 +58,7 @@ class RunningBot:
         """Wait for the bot's `method` call answering `message` and return it.
 
         Results (photos) are returned once linked, as a user could only reply to them then.
+        A step's status message (the queue position, a draft: it carries Stop) is no answer.
         """
 
         def answer() -> Call | None:
@@ -79,10 +80,12 @@ class RunningBot:
     @staticmethod
     def _answers(call: Call, message: dict[str, Any]) -> bool:
         reply = call.params.get("reply_parameters") or {}
+        rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
         return (
             call.ok
             and str(call.params.get("chat_id")) == str(message["chat"]["id"])
             and reply.get("message_id") == message["message_id"]
+            and [b["text"] for row in rows for b in row] != ["Stop"]
         )
 
     def posted(self, call: Call) -> dict[str, Any]:

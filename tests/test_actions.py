@@ -37,6 +37,7 @@ class RecordingReply:
         self.files: list[tuple[Sequence[ResultImage], str, str]] = []
         self.replaced: list[str] = []
         self.steps = RecordingOutbox()
+        self.chat_admin = False
 
     async def acknowledge(self) -> None:
         self.acknowledged += 1
@@ -52,6 +53,9 @@ class RecordingReply:
 
     async def replace(self, text: str) -> None:
         self.replaced.append(text)
+
+    async def presser_is_chat_admin(self) -> bool:
+        return self.chat_admin
 
     async def finish(self) -> None:
         self.finished += 1

@@ -91,6 +91,8 @@ def test_the_engine_implements_its_port() -> None:
     port = {name for name in dir(EnginePort) if not name.startswith("_")}
     missing = sorted(name for name in port if not hasattr(Engine, name))
     assert not missing, missing
+
+
 PLATFORM_NAMES = ("telegram", "discord")
 
 

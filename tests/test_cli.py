@@ -154,6 +154,8 @@ async def test_models_lists_the_image_models_the_key_can_use(
         "aspect",
         "ratios",
         "thinking",
+        "search",
+        "USD/image",
     ]
     listed = [line.split() for line in lines[1:]]
     assert [next(c for c in row if c.startswith("gemini")) for row in listed] == [
@@ -163,7 +165,9 @@ async def test_models_lists_the_image_models_the_key_can_use(
         "gemini-3-pro-image-preview",
         "gemini-2.5-flash-image",
     ]  # text and embedding models are left out; the second page is read
-    assert ["*", "gemini-3-pro-image", "14", "1K", "2K", "4K", "10", "yes"] in listed
+    pro = ["*", "gemini-3-pro-image", "14", "1K", "2K", "4K", "10", "yes", "yes"]
+    assert [*pro, "1K=$0.134,2K=$0.134,4K=$0.240"] in listed
+    assert ["gemini-2.5-flash-image", "3", "-", "10", "no", "no", "1K=$0.039"] in listed
     assert "not among them" not in out
 
 

@@ -21,7 +21,7 @@ def test_example_config_parses_with_documented_defaults() -> None:
     settings = load_settings(example, {}, PLUGINS)
     tg = settings.plugin("telegram", TelegramSettings)
     dc = settings.plugin("discord", DiscordSettings)
-    assert settings.gemini.model == DEFAULT_MODEL == "gemini-2.5-flash-image"
+    assert settings.gemini.model == DEFAULT_MODEL == "gemini-3.1-flash-image"
     assert settings.gemini.api_version == "v1beta"
     assert settings.gemini.base_url == ""
     assert tg.api_base_url == "https://api.telegram.org/bot"

@@ -20,7 +20,7 @@ GEMINI3 = "gemini-3-pro-image-preview"
 
 def answered(req: RecordedRequest) -> RecordedContent:
     """The model turn the fake sent back for `req`, decoded like a request content."""
-    return parse_contents([req.response_json["candidates"][0]["content"]])[0]
+    return parse_contents([req.answer_content])[0]
 
 
 def user_turn(*parts: Any) -> list[tuple[str | None, bytes | None]]:
@@ -54,7 +54,8 @@ class Console:
     async def say(self, line: str) -> list[str]:
         start = len(self.lines)
         assert await self.thread.handle_line(line)
-        return self.lines[start:]
+        # Status lines ("… Draft: ...") come and go with the model's thinking.
+        return [line for line in self.lines[start:] if not line.startswith("… ")]
 
 
 async def test_edit_refine_branch_restart_continue(tmp_path: Path) -> None:

@@ -33,13 +33,14 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 
 import aiohttp
 import pytest
 from google import genai
 from google.genai import errors, types
 
+from tests.conftest import MakeClient
 from tests.fakes.gemini import (
     DEFAULT_TEXT,
     GeminiFake,
@@ -60,36 +61,11 @@ IMAGE_CONFIG = types.GenerateContentConfig(
     image_config=types.ImageConfig(aspect_ratio="16:9"),
 )
 
-MakeClient = Callable[..., genai.Client]
-
 
 @pytest.fixture
 async def fake() -> AsyncIterator[GeminiFake]:
     async with GeminiFake() as f:
         yield f
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    """Real SDK clients as the bot builds them: v1beta, ms timeout, no SDK retries."""
-    clients: list[genai.Client] = []
-
-    def make(base_url: str, timeout_ms: int = 5000) -> genai.Client:
-        client = genai.Client(
-            api_key="test-key",
-            http_options=types.HttpOptions(
-                base_url=base_url,
-                api_version="v1beta",
-                timeout=timeout_ms,
-                retry_options=types.HttpRetryOptions(attempts=1),
-            ),
-        )
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aio.aclose()
 
 
 async def generate(

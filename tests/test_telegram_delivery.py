@@ -137,9 +137,11 @@ def test_photo_preview_fits_send_photo_and_puts_transparency_on_white() -> None:
     buf = io.BytesIO()
     image.save(buf, "PNG")
     preview = photo_preview(buf.getvalue())
-    with Image.open(io.BytesIO(preview)) as shown:
+    assert preview.keep_file  # the lossless image follows as a document
+    with Image.open(io.BytesIO(preview.data)) as shown:
         assert shown.format == "JPEG"
         assert sum(shown.size) <= 10_000
         assert shown.getpixel((5, 5)) == (255, 255, 255)  # not black behind transparency
     small = photo()
-    assert photo_preview(small) is small  # what already fits is sent untouched
+    kept = photo_preview(small)
+    assert kept.data is small and not kept.keep_file  # what already fits is sent untouched

@@ -39,6 +39,12 @@ def register_commands(
     async def language_setting(interaction: Interaction, current: str) -> Choices:
         return await chat.complete(interaction, "language", current)
 
+    async def previews_setting(interaction: Interaction, current: str) -> Choices:
+        return await chat.complete(interaction, "previews", current)
+
+    async def search_setting(interaction: Interaction, current: str) -> Choices:
+        return await chat.complete(interaction, "search", current)
+
     @tree.command(name="edit", description="Edit an image with an instruction")
     @app_commands.describe(
         image="The picture to edit",
@@ -88,12 +94,16 @@ def register_commands(
         size="Default resolution (only models with sizes)",
         model="Gemini model for this channel",
         language="Language of the bot's messages here",
+        previews="Show the model's drafts while it works (thinking models)",
+        search="Let the model look things up with Google Search (some models)",
     )
     @app_commands.autocomplete(
         aspect_ratio=ratio_setting,
         size=size_setting,
         model=model_setting,
         language=language_setting,
+        previews=previews_setting,
+        search=search_setting,
     )
     async def settings(
         interaction: Interaction,
@@ -101,12 +111,16 @@ def register_commands(
         size: str | None = None,
         model: str | None = None,
         language: str | None = None,
+        previews: str | None = None,
+        search: str | None = None,
     ) -> None:
         given = {
             "aspect_ratio": aspect_ratio,
             "image_size": size,
             "model": model,
             "language": language,
+            "previews": previews,
+            "search": search,
         }
         await chat.settings(interaction, {k: v for k, v in given.items() if v is not None})
 

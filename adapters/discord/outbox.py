@@ -14,10 +14,10 @@ import discord
 
 from adapters.discord import catalog
 from adapters.discord.boundary import NEEDED_PERMISSIONS, fallback_channel, token_gone
-from adapters.discord.posts import DEFAULT_UPLOAD_LIMIT, Post, compose
+from adapters.discord.posts import DEFAULT_UPLOAD_LIMIT, Post, Upload, compose
 from adapters.discord.views import action_view
-from bot import messages
 from bot.cards import Card
+from bot.outcome import ResultImage
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,15 @@ Interaction = discord.Interaction[discord.Client]
 MISSING: Any = discord.utils.MISSING
 # Model and user text must never ping anyone; mentions we mean are allowed per message.
 NO_PINGS = discord.AllowedMentions.none()
+
+
+def status_edit(card: Card, shown: ResultImage | None) -> dict[str, Any]:
+    """What to change on a status message to show `card`: a new draft only when it changed."""
+    changes: dict[str, Any] = {"content": card.text, "view": action_view(card.buttons)}
+    image = card.images[0] if card.images else None
+    if image is not None and image != shown:
+        changes["attachments"] = [Upload(f"draft.{image.extension}", image.data).file()]
+    return changes
 
 
 def upload_limit_of(channel: discord.abc.Messageable) -> int:
@@ -49,25 +58,53 @@ class ChannelOutbox:
         self._reply_to = reply_to
         self._mention = mention
         self._status: discord.Message | None = None
+        self._shown: ResultImage | None = None  # the draft the status message shows
 
-    async def queued(self, position: int) -> None:
-        content = messages.text("queued", self._locale, position=position)
+    async def status(self, card: Card) -> None:
+        changes = status_edit(card, self._shown)
         try:
-            self._status = await self._channel.send(content, **self._addressing())
+            if self._status is None:
+                view = changes["view"] or MISSING
+                files = changes.get("attachments", MISSING)
+                self._status = await self._channel.send(
+                    card.text, files=files, view=view, **self._addressing()
+                )
+            else:
+                self._status = await self._status.edit(**changes)
         except discord.HTTPException:
-            log.warning("could not show the queue position", exc_info=True)
+            log.warning("could not show a step's status", exc_info=True)
+            return
+        self._shown = card.images[0] if card.images else None
 
     async def deliver(self, card: Card) -> Sequence[str]:
-        await self._clear_status()
         prefix = f"{self._mention.mention} " if self._mention is not None else ""
         posts = await compose(card, self._locale, upload_limit_of(self._channel), prefix)
+        status, self._status = self._status, None
+        if status is not None:
+            # The status message (a reply to the user already) becomes the result.
+            try:
+                first = await status.edit(
+                    content=posts[0].content or None,
+                    attachments=[u.file() for u in posts[0].uploads],
+                    view=action_view(posts[0].buttons),
+                )
+            except discord.HTTPException:
+                log.info("could not turn the status into the result", exc_info=True)
+                await _delete(status)
+            else:
+                return [str(first.id), *await self.send(posts[1:], first=False)]
         return await self.send(posts)
 
-    async def send(self, posts: Sequence[Post]) -> list[str]:
-        """Send `posts` in order; return the ids of the messages that were posted."""
+    async def send(self, posts: Sequence[Post], *, first: bool = True) -> list[str]:
+        """Send `posts` in order; return the ids of the messages that were posted.
+
+        The first of them addresses the user (a reply or a mention) unless `first` is False.
+        """
         ids: list[str] = []
         for index, post in enumerate(posts):
-            addressing = self._addressing() if index == 0 else {"allowed_mentions": NO_PINGS}
+            addressing = (
+                self._addressing() if index == 0 and first else {"allowed_mentions": NO_PINGS}
+            )
             try:
                 message = await self._channel.send(
                     post.content or None,
@@ -106,14 +143,12 @@ class ChannelOutbox:
         except discord.HTTPException:
             log.warning("cannot post in channel %s at all", getattr(self._channel, "id", "?"))
 
-    async def _clear_status(self) -> None:
-        if self._status is None:
-            return
-        status, self._status = self._status, None
-        try:
-            await status.delete()
-        except discord.HTTPException:
-            log.debug("could not delete the queue status message", exc_info=True)
+
+async def _delete(message: discord.Message) -> None:
+    try:
+        await message.delete()
+    except discord.HTTPException:
+        log.debug("could not delete a status message", exc_info=True)
 
 
 class InteractionOutbox:
@@ -123,16 +158,18 @@ class InteractionOutbox:
         self._interaction = interaction
         self._locale = locale
         self._status_shown = False
+        self._shown: ResultImage | None = None
 
-    async def queued(self, position: int) -> None:
+    async def status(self, card: Card) -> None:
         if self._interaction.is_expired():
             return
-        content = messages.text("queued", self._locale, position=position)
         try:
-            await self._interaction.edit_original_response(content=content)
-            self._status_shown = True
+            await self._interaction.edit_original_response(**status_edit(card, self._shown))
         except discord.HTTPException:
-            log.warning("could not show the queue position", exc_info=True)
+            log.warning("could not show a step's status", exc_info=True)
+            return
+        self._status_shown = True
+        self._shown = card.images[0] if card.images else None
 
     async def deliver(self, card: Card) -> Sequence[str]:
         interaction = self._interaction
@@ -155,10 +192,10 @@ class InteractionOutbox:
     async def _follow_up(self, posts: Sequence[Post]) -> list[str]:
         ids: list[str] = []
         for index, post in enumerate(posts):
-            view = action_view(post.buttons) or MISSING
+            view = action_view(post.buttons)
             files = [u.file() for u in post.uploads]
             if index == 0 and self._status_shown:
-                # The queue status took the deferred message; the result replaces it.
+                # The status took the deferred message; the result replaces it (and Stop).
                 message: discord.Message = await self._interaction.edit_original_response(
                     content=post.content, attachments=files, view=view, allowed_mentions=NO_PINGS
                 )
@@ -166,7 +203,7 @@ class InteractionOutbox:
                 message = await self._interaction.followup.send(
                     post.content,
                     files=files or MISSING,
-                    view=view,
+                    view=view or MISSING,
                     allowed_mentions=NO_PINGS,
                     wait=True,
                 )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import discord
 
 from adapters.discord import catalog
+from bot import messages
 from bot.actions import Button
 from bot.cards import Card
 from bot.outcome import file_names
@@ -49,7 +50,18 @@ async def compose(
     uploads, notes = await _uploads(card, locale, upload_limit)
     lines = [card.text.strip()] if card.text.strip() else []
     lines += [f"-# {note}" for note in (*card.notes, *notes)]
+    if card.sources:
+        links = " · ".join(
+            f"[{_link_text(s.title)}](<{s.uri}>)" for s in card.sources
+        )  # <...> keeps Discord from unfurling each page into an embed
+        lines.append(f"-# {messages.text('sources', locale)} {links}")
     return layout("\n".join(lines), uploads, card.buttons, prefix)
+
+
+def _link_text(title: str) -> str:
+    """A page title that cannot break out of a masked link's brackets."""
+    cleaned = title.replace("[", "(").replace("]", ")").replace("\n", " ")[:80]
+    return discord.utils.escape_markdown(cleaned)
 
 
 def layout(

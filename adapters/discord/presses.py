@@ -66,6 +66,10 @@ class DiscordPress:
         else:
             await self._interaction.response.edit_message(content=text, view=None)
 
+    async def presser_is_chat_admin(self) -> bool:
+        # Those who may remove anyone's messages here may stop anyone's step.
+        return self._interaction.permissions.manage_messages
+
     async def finish(self) -> None:
         if self._interaction.response.is_done():
             return

@@ -16,7 +16,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatType
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -34,8 +34,9 @@ from adapters.telegram.config import TelegramSettings
 from adapters.telegram.outbox import Place, TelegramOutbox, keyboard, place_of
 from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
 from adapters.telegram.presses import TelegramPress, place_for_button
-from adapters.telegram.sending import ChatActions, answer_query, call
+from adapters.telegram.sending import ChatActions, answer_query, call, is_chat_admin
 from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
+from adapters.telegram.status import FloodPause
 from adapters.telegram.updates import TolerantBot
 from adapters.telegram.webhook import WebhookReceiver
 from bot import messages
@@ -111,6 +112,7 @@ class TelegramAdapter:
         self.ready = asyncio.Event()  # set once updates are being received
         self._actions = ChatActions(self._app.bot)
         self._uploads = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
+        self._flood = FloodPause()
 
     @property
     def application(self) -> Application:  # type: ignore[type-arg]
@@ -295,7 +297,7 @@ class TelegramAdapter:
             await self._engine.handle(request, self._outbox(place, locale))
 
     def _outbox(self, place: Place, locale: str | None) -> TelegramOutbox:
-        return TelegramOutbox(self._app.bot, place, locale, self._uploads)
+        return TelegramOutbox(self._app.bot, place, locale, self._uploads, self._flood)
 
     def _source(self, image: TelegramImage) -> ImageSource:
         bot = self._app.bot
@@ -346,14 +348,7 @@ class TelegramAdapter:
         """The core's rule, with Telegram's own member status as "chat admin"."""
 
         async def group_admin() -> bool:
-            try:
-                member = await self._app.bot.get_chat_member(
-                    int(chat.chat_id), int(author.user_id)
-                )
-            except TelegramError as exc:
-                log.warning("telegram: getChatMember failed: %s", exc)
-                return False
-            return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+            return await is_chat_admin(self._app.bot, chat, author)
 
         return await self._engine.settings_service.may_change(
             chat, author, private=chat_type == ChatType.PRIVATE, chat_admin=group_admin
@@ -381,7 +376,11 @@ class TelegramAdapter:
         chat = ChatKey("telegram", str(message.chat.id), thread)
         locale = await self._engine.locale(chat, author)
         press = TelegramPress(
-            self._app.bot, query, self._actions, lambda place: self._outbox(place, locale)
+            self._app.bot,
+            query,
+            self._actions,
+            lambda place: self._outbox(place, locale),
+            lambda: is_chat_admin(self._app.bot, chat, author),
         )
         await self._engine.press(query.data, chat, author, press)
 

@@ -1,4 +1,9 @@
-"""Post core cards into a Telegram chat: photos with captions and buttons, as replies."""
+"""Post core cards into a Telegram chat: photos with captions and buttons, as replies.
+
+Telegram recompresses photos, so a large result (2K and up, or over sendPhoto's limits) also
+goes out as the lossless file, a document replying to its photo. Search sources follow as a
+message of links.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +17,20 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
+    LinkPreviewOptions,
     Message,
+    MessageEntity,
     ReplyParameters,
 )
-from telegram.error import Forbidden, TelegramError
+from telegram.constants import MessageEntityType
+from telegram.error import Forbidden
 
 from adapters.telegram.sending import call, photo_preview
+from adapters.telegram.status import FloodPause, StatusMessage
 from bot import messages
 from bot.actions import Button
 from bot.cards import Card
-from bot.outcome import ResultImage
+from bot.outcome import ResultImage, Source, file_names
 from bot.textsplit import split_text
 
 log = logging.getLogger(__name__)
@@ -58,13 +67,18 @@ class TelegramOutbox:
     """The engine's outbox for one Telegram request."""
 
     def __init__(
-        self, bot: Bot, place: Place, locale: str | None, uploads: asyncio.Semaphore
+        self,
+        bot: Bot,
+        place: Place,
+        locale: str | None,
+        uploads: asyncio.Semaphore,
+        flood: FloodPause,
     ) -> None:
         self._bot = bot
         self._place = place
         self._locale = locale
         self._uploads = uploads  # shared by the adapter: photo uploads in flight
-        self._status: Message | None = None
+        self._status = StatusMessage(bot, place.chat_id, place.thread_id, self._reply(), flood)
 
     def _reply(self, to: int | None = None) -> ReplyParameters | None:
         target = to or self._place.reply_to
@@ -75,40 +89,52 @@ class TelegramOutbox:
             else None
         )
 
-    async def queued(self, position: int) -> None:
-        text = messages.text("queued", self._locale, position=position)
-        try:
-            self._status = await self._bot.send_message(
-                self._place.chat_id,
-                text,
-                message_thread_id=self._place.thread_id,
-                reply_parameters=self._reply(),
-            )
-        except TelegramError as exc:
-            log.info("could not post the queue position: %s", exc)
-
-    async def _clear_status(self) -> None:
-        if self._status is not None:
-            status, self._status = self._status, None
-            try:
-                await self._bot.delete_message(status.chat_id, status.message_id)
-            except TelegramError as exc:
-                log.debug("could not remove the status message: %s", exc)
+    async def status(self, card: Card) -> None:
+        await self._status.show(card, keyboard(card.buttons))
 
     async def deliver(self, card: Card) -> Sequence[str]:
-        await self._clear_status()
         body = "\n\n".join(part for part in (card.text, *card.notes) if part)
         markup = keyboard(card.buttons)
         try:
             if card.images:
-                posted = await self._post_images(card.images, body, markup)
+                posted = await self._post_images(card.images, body, markup, card.turn_id)
             else:
                 posted = await self._post_text(body, markup)
+            if card.sources:
+                posted.append(await self._post_sources(card.sources, posted[0].message_id))
         except Forbidden as exc:
             # Blocked by the user or removed from the group: nothing to tell anyone.
             log.warning("chat %s refuses messages: %s", self._place.chat_id, exc)
             return []
+        finally:
+            # Only now: the draft stays in view until the result is there to replace it.
+            await self._status.remove()
         return [str(message.message_id) for message in posted]
+
+    async def _post_sources(self, sources: Sequence[Source], reply_to: int) -> Message:
+        """The pages the answer was grounded in, as a numbered list of links."""
+        text = messages.text("sources", self._locale)
+        entities = []
+        for n, source in enumerate(sources, start=1):
+            text += f"\n{n}. "
+            title = source.title[:200]
+            entities.append(
+                MessageEntity(
+                    MessageEntityType.TEXT_LINK, _utf16_len(text), _utf16_len(title), source.uri
+                )
+            )
+            text += title
+        return await call(
+            lambda: self._bot.send_message(
+                self._place.chat_id,
+                text,
+                entities=entities,
+                message_thread_id=self._place.thread_id,
+                reply_parameters=self._reply(reply_to),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            ),
+            what="sendMessage",
+        )
 
     async def _post_text(
         self, text: str, markup: InlineKeyboardMarkup | None, reply_to: int | None = None
@@ -131,15 +157,38 @@ class TelegramOutbox:
         return posted
 
     async def _post_images(
-        self, images: Sequence[ResultImage], body: str, markup: InlineKeyboardMarkup | None
+        self,
+        images: Sequence[ResultImage],
+        body: str,
+        markup: InlineKeyboardMarkup | None,
+        turn_id: int | None,
     ) -> list[Message]:
         chunks = split_text(body, MESSAGE_LIMIT, first_limit=CAPTION_LIMIT)
         caption, rest = (chunks[0], chunks[1:]) if chunks else (None, [])
         previews = await asyncio.gather(
             *(asyncio.to_thread(photo_preview, image.data) for image in images)
         )
+        names = file_names(images, f"bananabot-{turn_id}")
         async with self._uploads:
-            return await self._upload(previews, caption, rest, markup)
+            posted = await self._upload([p.data for p in previews], caption, rest, markup)
+            for image, name, preview in zip(images, names, previews, strict=True):
+                if preview.keep_file:
+                    posted.append(await self._post_file(image, name, posted[0].message_id))
+        return posted
+
+    async def _post_file(self, image: ResultImage, name: str, reply_to: int) -> Message:
+        """The lossless file of a result whose photo Telegram recompresses too much."""
+        return await call(
+            lambda: self._bot.send_document(
+                self._place.chat_id,
+                image.data,
+                filename=name,
+                message_thread_id=self._place.thread_id,
+                reply_parameters=self._reply(reply_to),
+                disable_content_type_detection=True,
+            ),
+            what="sendDocument",
+        )
 
     async def _upload(
         self,
@@ -177,3 +226,8 @@ class TelegramOutbox:
         )
         follow = "\n\n".join(rest) or "⬆️"
         return [*album, *await self._post_text(follow, markup, album[0].message_id)]
+
+
+def _utf16_len(text: str) -> int:
+    """Telegram measures entity offsets in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2

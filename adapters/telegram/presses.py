@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from telegram import Bot, CallbackQuery, Message, ReplyParameters
 from telegram.error import TelegramError
@@ -36,11 +36,13 @@ class TelegramPress:
         query: CallbackQuery,
         actions: ChatActions,
         outbox_for: Callable[[Place], TelegramOutbox],
+        chat_admin: Callable[[], Awaitable[bool]],
     ) -> None:
         self._bot = bot
         self._query = query
         self._actions = actions
         self._outbox_for = outbox_for
+        self._chat_admin = chat_admin
         self._answered = False
         self._stack = contextlib.AsyncExitStack()
 
@@ -93,6 +95,9 @@ class TelegramPress:
                 ),
                 what="sendDocument",
             )
+
+    async def presser_is_chat_admin(self) -> bool:
+        return await self._chat_admin()
 
     async def finish(self) -> None:
         await self._stack.aclose()

@@ -8,15 +8,17 @@ import io
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
 from PIL import Image
 from telegram import Bot, CallbackQuery
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.preview import jpeg_preview
+from bot.request import Author, ChatKey
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,8 @@ CHAT_ACTION_PACE_S = 0.05  # at most 20 chat actions per second for the whole bo
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto limit
 PHOTO_MAX_SIDES_SUM = 10_000  # sendPhoto: width + height
 PHOTO_MAX_RATIO = 20
-PREVIEW_MAX_SIDE = 4096  # keeps width + height under the sendPhoto limit
+PREVIEW_MAX_SIDE = 2560  # the largest size Telegram serves a photo at
+LARGE_SIDE = 2048  # 2K and 4K results: Telegram's photo would lose much of them
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -65,6 +68,16 @@ async def call(
             log.warning("%s: %s, retry %d", what, type(exc).__name__, attempt)
             await sleep(0.5 * 2 ** (attempt - 1))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def is_chat_admin(bot: Bot, chat: ChatKey, author: Author) -> bool:
+    """Whether `author` administers the Telegram chat (an admin or its owner)."""
+    try:
+        member = await bot.get_chat_member(int(chat.chat_id), int(author.user_id))
+    except TelegramError as exc:
+        log.warning("telegram: getChatMember failed: %s", exc)
+        return False
+    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
 async def answer_query(
@@ -147,8 +160,17 @@ class ChatActions:
                 await self._pump
 
 
-def photo_preview(data: bytes) -> bytes:
-    """Bytes sendPhoto accepts: `data` itself when it fits, else a JPEG preview that does."""
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """What to send for one result image."""
+
+    data: bytes  # for sendPhoto
+    keep_file: bool  # also send the lossless image as a document
+
+
+def photo_preview(data: bytes) -> Photo:
+    """`data` itself when sendPhoto takes it and keeps it well; else a JPEG preview that it
+    takes, with the lossless image to follow as a file."""
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
     fits = (
@@ -156,8 +178,8 @@ def photo_preview(data: bytes) -> bytes:
         and width + height <= PHOTO_MAX_SIDES_SUM
         and max(width, height) <= PHOTO_MAX_RATIO * min(width, height)
     )
-    if fits:
-        return data
-    # A 10 MB JPEG at 4096 px always exists; the lossless original stays behind "Original".
+    if fits and max(width, height) < LARGE_SIDE:
+        return Photo(data, keep_file=False)
+    # A 10 MB JPEG at 2560 px always exists.
     preview = jpeg_preview(data, PHOTO_MAX_BYTES, max_side=PREVIEW_MAX_SIDE)
-    return preview if preview is not None else data
+    return Photo(preview if preview is not None else data, keep_file=True)

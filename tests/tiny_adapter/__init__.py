@@ -10,7 +10,8 @@ In, one object a line:
 Out, one object a line:
     {"card": "b1", "ok": true, "text": "...", "images": 1,
      "buttons": [{"code": "r", "label": "Retry", "payload": "bb2:r:12"}]}
-    {"ack": true} | {"note": "..."} | {"files": 1} | {"replace": "..."} | {"queued": 2}
+    {"ack": true} | {"note": "..."} | {"files": 1} | {"replace": "..."}
+    {"status": "...", "images": 0}
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class TinyOutbox:
     def __init__(self, ids: itertools.count[int]) -> None:
         self._ids = ids
 
-    async def queued(self, position: int) -> None:
-        emit({"queued": position})
+    async def status(self, card: Card) -> None:
+        emit({"status": card.text, "images": len(card.images)})
 
     async def deliver(self, card: Card) -> Sequence[str]:
         message_id = f"b{next(self._ids)}"
@@ -102,6 +103,12 @@ class TinyPressReply:
 
     async def replace(self, text: str) -> None:
         emit({"replace": text})
+
+    async def presser_is_chat_admin(self) -> bool:
+        return False  # one chat, one person: nobody administers anyone
+
+    async def finish(self) -> None:
+        """Nothing to release: every answer was one line."""
 
 
 class TinyAdapter:

@@ -1,4 +1,4 @@
-"""Loopback fake of the Gemini REST API (``generateContent``) for tests and benchmarks.
+"""Loopback fake of the Gemini REST API (``generateContent`` and ``streamGenerateContent``).
 
 Why a real HTTP server: with aiohttp installed, google-genai's async client sends through
 aiohttp, so httpx/respx mocks never see the traffic. Pointing the real SDK at this server via
@@ -23,12 +23,21 @@ Behaviour notes (deliberate choices, keep tests honest):
   second content), which matches the wording seen in real error reports. A rejected request
   does **not** consume a scripted reply: it never reached the "model".
 - ``latency`` applies to default replies only; script ``Reply.delay`` for scripted latency.
+- ``:streamGenerateContent?alt=sse`` answers the same scripts as server-sent events (see
+  ``streaming`` for the split and the assembly rule); ``Reply.thinking`` scripts a timeline of
+  thoughts and draft images for live previews. Thought parts are streamed only when the
+  request asks for them (``includeThoughts``); plain answers show them whenever the model
+  thinks, as before.
+- A request with a ``googleSearch`` tool gets ``groundingMetadata`` citing
+  ``fake.grounding_sources``.
 - Sleeps and hangs end as soon as the fake closes, so ``async with`` exit is prompt.
 
 Layout: ``records`` (what was sent), ``replies`` (what to answer), ``rendering`` (answer bodies),
-``server`` (HTTP, script, waits).
+``streaming`` (answers as events), ``grounding`` (search metadata), ``server`` (HTTP, script,
+waits).
 """
 
+from tests.fakes.gemini.grounding import DEFAULT_SOURCES
 from tests.fakes.gemini.records import (
     RecordedContent,
     RecordedPart,
@@ -36,11 +45,13 @@ from tests.fakes.gemini.records import (
     decode_b64,
     parse_contents,
 )
-from tests.fakes.gemini.replies import DEFAULT_TEXT, Reply
+from tests.fakes.gemini.replies import DEFAULT_TEXT, DEFAULT_THOUGHTS, Reply
 from tests.fakes.gemini.server import GeminiFake
 
 __all__ = [
+    "DEFAULT_SOURCES",
     "DEFAULT_TEXT",
+    "DEFAULT_THOUGHTS",
     "GeminiFake",
     "RecordedContent",
     "RecordedPart",

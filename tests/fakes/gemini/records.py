@@ -46,7 +46,14 @@ class RecordedContent:
 
 @dataclass
 class RecordedRequest:
-    """Everything about one ``generateContent`` call, plus what the fake answered."""
+    """Everything about one ``generateContent`` / ``streamGenerateContent`` call, plus what the
+    fake answered.
+
+    For streams, ``response_body`` is the SSE bytes written so far, ``chunks`` the decoded
+    event payloads and ``chunk_times`` when each was written (seconds after arrival).
+    ``disconnected_after`` is set when the client left before the fake finished answering
+    (watched for streams and ``Reply.thinking`` only).
+    """
 
     model: str
     api_version: str
@@ -55,9 +62,35 @@ class RecordedRequest:
     raw: dict[str, Any]
     contents: list[RecordedContent]
     generation_config: dict[str, Any] | None
+    tools: list[Any] | None = None
     response_status: int | None = None
     response_body: bytes | None = None
     response_images: list[bytes] = field(default_factory=list)
+    chunks: list[Any] = field(default_factory=list)
+    chunk_times: list[float] = field(default_factory=list)
+    disconnected_after: float | None = None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether this was a ``streamGenerateContent`` call."""
+        return self.action == "streamGenerateContent"
+
+    @property
+    def include_thoughts(self) -> bool:
+        """``generationConfig.thinkingConfig.includeThoughts``, either key case (the SDK sends
+        ``thinkingConfig`` with a snake ``include_thoughts``)."""
+        thinking = either_case(self.generation_config or {}, "thinkingConfig", "thinking_config")
+        if not isinstance(thinking, dict):
+            return False
+        return either_case(thinking, "includeThoughts", "include_thoughts") is True
+
+    @property
+    def google_search(self) -> bool:
+        """Whether ``tools`` holds a ``googleSearch`` (or ``google_search``) tool."""
+        return any(
+            isinstance(t, dict) and either_case(t, "googleSearch", "google_search") is not None
+            for t in self.tools or []
+        )
 
     @property
     def images(self) -> list[bytes]:
@@ -71,7 +104,8 @@ class RecordedRequest:
 
     @property
     def response_json(self) -> Any:
-        """The JSON body the fake answered with (None for non-JSON or hanging replies)."""
+        """The JSON body the fake answered with (None for non-JSON, hanging or streamed
+        replies; see ``chunks`` for streams)."""
         if self.response_body is None:
             return None
         try:
@@ -80,9 +114,47 @@ class RecordedRequest:
             return None
 
     @property
+    def answer_content(self) -> Any:
+        """The model content the fake answered (JSON), assembled from the chunks of a stream
+        by the rule in ``streaming.py``; None when it answered no content."""
+        if not self.streamed:
+            body = self.response_json
+            candidates = body.get("candidates") if isinstance(body, dict) else None
+            return candidates[0].get("content") if candidates else None
+        parts: list[dict[str, Any]] = []
+        for chunk in self.chunks:
+            candidates = chunk.get("candidates") if isinstance(chunk, dict) else None
+            content = (candidates[0].get("content") if candidates else None) or {}
+            for part in content.get("parts", []):
+                last = parts[-1] if parts else None
+                if last is not None and _continues(last, part):
+                    merged = {**last, "text": last["text"] + part["text"]}
+                    for key in ("thoughtSignature", "thought_signature"):
+                        if key in part:
+                            merged[key] = part[key]
+                    parts[-1] = merged
+                else:
+                    parts.append(dict(part))
+        return {"role": "model", "parts": parts} if parts else None
+
+    @property
     def result_image(self) -> bytes | None:
         """The final (non-thought) image the fake answered with, if any."""
         return self.response_images[-1] if self.response_images else None
+
+
+def _continues(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether streamed text part ``after`` is the rest of ``before``."""
+
+    def signed(part: dict[str, Any]) -> bool:
+        return either_case(part, "thoughtSignature", "thought_signature") is not None
+
+    return (
+        "text" in before
+        and "text" in after
+        and bool(before.get("thought")) == bool(after.get("thought"))
+        and not (signed(before) and signed(after))
+    )
 
 
 def _parse_part(raw: Any) -> RecordedPart:

@@ -8,13 +8,15 @@ import json
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.gemini.grounding import grounding_metadata
 from tests.fakes.gemini.records import RecordedRequest
-from tests.fakes.gemini.replies import DEFAULT_TEXT, JSON_CT, Reply
+from tests.fakes.gemini.replies import DEFAULT_TEXT, JSON_CT, MAX_DRAFTS, Reply
 
 GEMINI3_THOUGHT_TEXT = "thinking..."
 
@@ -45,6 +47,28 @@ def _to_snake(value: Any) -> Any:
     return value
 
 
+@dataclass
+class AnswerPart:
+    """One part of a normal answer: its camelCase JSON and when it is due (seconds after the
+    request arrived; only streams honour it)."""
+
+    json: dict[str, Any]
+    at: float = 0.0
+    image: bytes | None = None  # the inline image, recorded when the part goes out
+
+
+@dataclass
+class Answer:
+    """A normal answer before it goes on the wire, whole or as a stream."""
+
+    thoughts: list[AnswerPart]
+    final: list[AnswerPart]
+    final_at: float
+    finish: dict[str, Any]  # extra fields of the finishing candidate (groundingMetadata)
+    usage: dict[str, Any]
+    response_id: str
+
+
 class AnswerRendering:
     """Renders replies for ``GeminiFake``: the state it needs is declared here."""
 
@@ -52,6 +76,7 @@ class AnswerRendering:
     response_case: Literal["camel", "snake"]
     default_image_size: tuple[int, int]
     issued_signatures: list[bytes]
+    grounding_sources: list[tuple[str, str]]
     _issued: set[bytes]
     _png_cache: dict[tuple[int, int, int, int, int], bytes]
 
@@ -60,8 +85,18 @@ class AnswerRendering:
 
         Cached, so it is cheap to call from tests to predict what the fake sends.
         """
+        return self._solid_png(index, 0x30 if draft else 0xC0)
+
+    def draft_png(self, index: int, n: int) -> bytes:
+        """Thought image ``n`` (0-based) of request ``index``; ``draft_png(i, 0)`` is
+        ``make_png(i, draft=True)``. Distinct per draft and from the final image."""
+        if not 0 <= n < MAX_DRAFTS:
+            raise ValueError(f"draft index must be in [0, {MAX_DRAFTS}), got {n}")
+        return self._solid_png(index, 0x30 + 0x10 * n)
+
+    def _solid_png(self, index: int, blue: int) -> bytes:
         w, h = self.default_image_size
-        colour = (index & 0xFF, (index >> 8) & 0xFF, 0x30 if draft else 0xC0)
+        colour = (index & 0xFF, (index >> 8) & 0xFF, blue)
         key = (w, h, *colour)
         png = self._png_cache.get(key)
         if png is None:
@@ -82,11 +117,9 @@ class AnswerRendering:
             return base64.urlsafe_b64encode(data).decode("ascii")
         return base64.b64encode(data).decode("ascii")
 
-    def _image_part(
-        self, rec: RecordedRequest, data: bytes, mime: str, **extra: Any
-    ) -> dict[str, Any]:
-        rec.response_images.append(data)
-        return {"inlineData": {"mimeType": mime, "data": self._b64(data)}, **extra}
+    def _image_part(self, data: bytes, mime: str, at: float, **extra: Any) -> AnswerPart:
+        part = {"inlineData": {"mimeType": mime, "data": self._b64(data)}, **extra}
+        return AnswerPart(part, at, image=data)
 
     def _signed(self) -> dict[str, Any]:
         return {"thoughtSignature": self._b64(self.issue_signature())}
@@ -123,14 +156,20 @@ class AnswerRendering:
             usage["thoughtsTokenCount"] = _TOKENS_PER_THOUGHTS
         return usage
 
-    def _envelope(self, rec: RecordedRequest, body: dict[str, Any]) -> dict[str, Any]:
+    def _envelope(
+        self, rec: RecordedRequest, body: dict[str, Any], response_id: str | None = None
+    ) -> dict[str, Any]:
         body["modelVersion"] = rec.model
-        body["responseId"] = secrets.token_urlsafe(16)
+        body["responseId"] = response_id or secrets.token_urlsafe(16)
         return body
 
+    def _wire(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` in the fake's ``response_case``."""
+        return _to_snake(body) if self.response_case == "snake" else body
+
     def _json(self, status: int, body: dict[str, Any], snake: bool = True) -> web.Response:
-        if snake and self.response_case == "snake":
-            body = _to_snake(body)
+        if snake:
+            body = self._wire(body)
         return web.Response(
             status=status,
             body=json.dumps(body).encode(),
@@ -149,55 +188,103 @@ class AnswerRendering:
         cand["index"] = 0
         return cand
 
+    def _error_response(self, reply: Reply, rec: RecordedRequest) -> web.Response:
+        return web.Response(
+            status=reply.status,
+            body=self._error_text(reply, rec).encode(),
+            headers={"Content-Type": JSON_CT},
+        )
+
+    def _error_text(self, reply: Reply, rec: RecordedRequest) -> str:
+        text = json.dumps(reply.error_body)
+        return text.replace("{model}", rec.model).replace("{api_version}", rec.api_version)
+
     def _render(self, reply: Reply, rec: RecordedRequest, index: int) -> web.Response:
-        body: dict[str, Any]
+        """The whole (non-streamed) HTTP answer to ``reply``."""
         if reply.kind == "raw":
             return web.Response(
                 status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type}
             )
         if reply.kind == "error":
-            text = json.dumps(reply.error_body)
-            text = text.replace("{model}", rec.model).replace("{api_version}", rec.api_version)
-            return web.Response(
-                status=reply.status, body=text.encode(), headers={"Content-Type": JSON_CT}
-            )
+            return self._error_response(reply, rec)
+        if reply.kind in ("image", "text", "thinking"):
+            # Non-streamed answers always show their thoughts (what the existing tests pin).
+            answer = self._answer(reply, rec, index, show_thoughts=True)
+            parts = [*answer.thoughts, *answer.final]
+            rec.response_images.extend(p.image for p in parts if p.image is not None)
+            cand = self._candidate([p.json for p in parts], "STOP")
+            cand = {**cand, **answer.finish}
+            body = {"candidates": [cand], "usageMetadata": answer.usage}
+            return self._json(200, self._envelope(rec, body, answer.response_id))
+        return self._json(200, self._envelope(rec, self._body(reply, rec)))
+
+    def _body(self, reply: Reply, rec: RecordedRequest) -> dict[str, Any]:
+        """The body of a one-piece answer: a finish reason or a blocked prompt."""
         if reply.kind == "blocked":
-            body = {
+            return {
                 "promptFeedback": {
                     "blockReason": reply.finish_reason,
                     "blockReasonMessage": reply.finish_message,
                 },
                 "usageMetadata": self._usage(rec, 0, None, thoughts=False),
             }
-            return self._json(200, self._envelope(rec, body))
         if reply.kind == "finish":
             content = [{"text": reply.text}] if reply.with_content else None
-            body = {
+            return {
                 "candidates": [
                     self._candidate(content, reply.finish_reason, reply.finish_message)
                 ],
                 "usageMetadata": self._usage(rec, 0, reply.text if content else None, False),
             }
-            return self._json(200, self._envelope(rec, body))
+        raise ValueError(f"{reply.kind} replies have no body")
 
-        # "image" or "text": a normal answer.
-        parts: list[dict[str, Any]] = []
-        images = 0
-        if self.gemini3:
-            parts.append({"text": GEMINI3_THOUGHT_TEXT, "thought": True})
+    def _answer(
+        self, reply: Reply, rec: RecordedRequest, index: int, *, show_thoughts: bool
+    ) -> Answer:
+        """A normal answer ("image", "text" or "thinking"), part by part with due times.
+
+        The model thinks when the fake is Gemini 3 or the reply is scripted thinking; whether
+        the thoughts are shown is the caller's call. Thinking answers carry signatures.
+        """
+        thinks = self.gemini3 or reply.kind == "thinking"
+        thoughts: list[AnswerPart] = []
+        if show_thoughts and reply.kind == "thinking":
+            lines = iter(reply.thoughts)
+            if (line := next(lines, None)) is not None:
+                thoughts.append(AnswerPart({"text": line, "thought": True}))
+            for n, at in enumerate(reply.draft_at):
+                draft = self.draft_png(index, n)
+                thoughts.append(self._image_part(draft, "image/png", at, thought=True))
+                if (line := next(lines, None)) is not None:
+                    thoughts.append(AnswerPart({"text": line, "thought": True}, at))
+        elif show_thoughts and thinks:
+            thoughts.append(AnswerPart({"text": GEMINI3_THOUGHT_TEXT, "thought": True}))
             if reply.kind == "image":
                 draft = self.make_png(index, draft=True)
-                parts.append(self._image_part(rec, draft, "image/png", thought=True))
-        if reply.text is not None:
-            text = GEMINI3_TEXT if self.gemini3 and reply.text == DEFAULT_TEXT else reply.text
-            parts.append({"text": text, **(self._signed() if self.gemini3 else {})})
-        if reply.kind == "image":
-            final = reply.png if reply.png is not None else self.make_png(index)
-            extra = self._signed() if self.gemini3 else {}
-            parts.append(self._image_part(rec, final, reply.mime_type, **extra))
+                thoughts.append(self._image_part(draft, "image/png", 0.0, thought=True))
+
+        final_at = reply.final_at if reply.kind == "thinking" else 0.0
+        final: list[AnswerPart] = []
+        text = reply.text
+        if text is not None:
+            text = GEMINI3_TEXT if self.gemini3 and text == DEFAULT_TEXT else text
+            signed = self._signed() if thinks else {}
+            final.append(AnswerPart({"text": text, **signed}, final_at))
+        images = 0
+        if reply.kind in ("image", "thinking"):
+            png = reply.png if reply.png is not None else self.make_png(index)
+            extra = self._signed() if thinks else {}
+            final.append(self._image_part(png, reply.mime_type, final_at, **extra))
             images = 1
-        body = {
-            "candidates": [self._candidate(parts, "STOP")],
-            "usageMetadata": self._usage(rec, images, reply.text, thoughts=self.gemini3),
-        }
-        return self._json(200, self._envelope(rec, body))
+
+        finish: dict[str, Any] = {}
+        if rec.google_search:
+            finish["groundingMetadata"] = grounding_metadata(rec, self.grounding_sources, text)
+        return Answer(
+            thoughts=thoughts,
+            final=final,
+            final_at=final_at,
+            finish=finish,
+            usage=self._usage(rec, images, reply.text, thoughts=thinks),
+            response_id=secrets.token_urlsafe(16),
+        )

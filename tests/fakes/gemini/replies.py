@@ -1,7 +1,8 @@
-"""Scripted answers: images, words, safety stops, Google's error bodies, hangs and delays."""
+"""Scripted answers: images, words, thinking, safety stops, Google's errors, hangs, delays."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,7 +36,18 @@ _SERVER_MESSAGES = {
 }
 
 
-ReplyKind = Literal["image", "text", "finish", "blocked", "error", "raw", "hang", "delay"]
+DEFAULT_THOUGHTS = (
+    "**Sketching the layout**\n\nI am placing the main subject and blocking in the colours.",
+    "**Refining the details**\n\nI am sharpening the edges and matching the lighting.",
+)
+
+
+MAX_DRAFTS = 2  # Gemini 3 image models show at most two interim images
+
+
+ReplyKind = Literal[
+    "image", "text", "thinking", "finish", "blocked", "error", "raw", "hang", "delay", "drop"
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,13 @@ class Reply:
     content_type: str = JSON_CT
     seconds: float = 0.0
     then: Reply | None = None
+    # Reply.thinking only: the timeline and how it ends.
+    draft_at: tuple[float, ...] = ()
+    final_at: float = 0.0
+    thoughts: tuple[str, ...] = ()
+    interrupt: Reply | None = None
+    hold: bool = False
+    release: asyncio.Event | None = None
 
     @classmethod
     def image(
@@ -70,6 +89,62 @@ class Reply:
     def text_only(cls, text: str) -> Reply:
         """The model answered with words only (e.g. a question), finish STOP."""
         return cls(kind="text", text=text)
+
+    @classmethod
+    def thinking(
+        cls,
+        draft_at: tuple[float, ...] = (0.5, 1.0),
+        final_at: float | None = None,
+        thoughts: tuple[str, ...] = DEFAULT_THOUGHTS,
+        text: str | None = DEFAULT_TEXT,
+        png: bytes | None = None,
+        error: Reply | None = None,
+        hold: bool = False,
+        mime_type: str = "image/png",
+        release: asyncio.Event | None = None,
+    ) -> Reply:
+        """A Gemini 3 answer that thinks visibly, on a timeline (seconds after arrival).
+
+        Streamed with ``includeThoughts``: ``thoughts[0]`` at once; at each ``draft_at`` time a
+        thought image (``fake.draft_png(request_index, n)``), then ``thoughts[n + 1]`` if any;
+        at ``final_at`` (default: the last draft) the final text and image (``png=None``: the
+        fake's ``make_png``), finish STOP. Without ``includeThoughts`` only the final chunks
+        are sent, at ``final_at``. Non-streamed: the whole answer (with thought parts) at
+        ``final_at``.
+
+        ``error`` (an error Reply or ``Reply.drop()``) replaces the final chunks: an error
+        event in the stream, or a dropped connection. ``hold=True`` sends nothing after the
+        drafts and keeps the connection open until the client leaves or the fake closes.
+        ``release``: the ending also waits for this event (set by the test), so a test can
+        act on the drafts without racing the final answer.
+        """
+        if len(draft_at) > MAX_DRAFTS:
+            raise ValueError(f"at most {MAX_DRAFTS} drafts, got {len(draft_at)}")
+        if list(draft_at) != sorted(draft_at) or any(t < 0 for t in draft_at):
+            raise ValueError(f"draft times must be ascending and >= 0: {draft_at}")
+        # Thought lines are separated by draft images, so no two are ever adjacent parts.
+        if len(thoughts) > len(draft_at) + 1:
+            raise ValueError("at most one thought line more than there are drafts")
+        last_draft = draft_at[-1] if draft_at else 0.0
+        final = last_draft if final_at is None else final_at
+        if final < last_draft:
+            raise ValueError(f"final_at {final} is before the last draft at {last_draft}")
+        if error is not None and error.kind not in ("error", "drop"):
+            raise ValueError(f"error must be an error Reply or Reply.drop(), not {error.kind}")
+        if error is not None and hold:
+            raise ValueError("a held stream never reaches its error; pick one")
+        return cls(
+            kind="thinking",
+            text=text,
+            png=png,
+            mime_type=mime_type,
+            draft_at=draft_at,
+            final_at=final,
+            thoughts=thoughts,
+            interrupt=error,
+            hold=hold,
+            release=release,
+        )
 
     @classmethod
     def finish(
@@ -185,6 +260,11 @@ class Reply:
     def hang(cls) -> Reply:
         """Never answer (until the fake closes): for client timeout tests."""
         return cls(kind="hang")
+
+    @classmethod
+    def drop(cls) -> Reply:
+        """Close the connection without a word (mid-stream when used as a thinking ``error``)."""
+        return cls(kind="drop")
 
     @classmethod
     def delay(cls, seconds: float, then: Reply | None = None) -> Reply:

@@ -1,4 +1,5 @@
-"""The server: ``POST /{version}/models/{model}:generateContent``, scripts, waits."""
+"""The server: ``POST /{version}/models/{model}:generateContent`` and
+``:streamGenerateContent``, scripts, waits."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import Literal, Self, TypeVar
 
 from aiohttp import web
 
+from tests.fakes.gemini.grounding import DEFAULT_SOURCES
 from tests.fakes.gemini.records import RecordedRequest, either_case, parse_contents
-from tests.fakes.gemini.rendering import AnswerRendering
 from tests.fakes.gemini.replies import Reply
+from tests.fakes.gemini.streaming import AnswerStreaming, ClientWatch
 from tests.fakes.loopback import serve
 from tests.fakes.recording import DEFAULT_TIMEOUT, CallLog
 
@@ -47,8 +49,12 @@ LISTED_MODELS = (
 )
 
 
-class GeminiFake(AnswerRendering):
-    """An aiohttp server speaking the Gemini ``generateContent`` REST protocol on 127.0.0.1."""
+ACTIONS = ("generateContent", "streamGenerateContent")
+
+
+class GeminiFake(AnswerStreaming):
+    """An aiohttp server speaking the Gemini ``generateContent`` REST protocol (plain and
+    ``streamGenerateContent?alt=sse``) on 127.0.0.1."""
 
     def __init__(
         self,
@@ -67,6 +73,8 @@ class GeminiFake(AnswerRendering):
         self.expected_api_key = expected_api_key
         # What `GET /{version}/models` lists (ids without "models/"), in pages of `pageSize`.
         self.models: list[str] = list(LISTED_MODELS)
+        # (title, uri) of the web sources a googleSearch-grounded answer cites.
+        self.grounding_sources: list[tuple[str, str]] = list(DEFAULT_SOURCES)
         self.issued_signatures: list[bytes] = []
         self._issued: set[bytes] = set()
         self._script: deque[Reply] = deque()
@@ -189,6 +197,7 @@ class GeminiFake(AnswerRendering):
         return body
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = asyncio.get_running_loop().time()
         model, _, action = request.match_info["model_action"].partition(":")
         api_version = request.match_info["version"]
         raw_body = await request.read()
@@ -201,6 +210,7 @@ class GeminiFake(AnswerRendering):
         except (ValueError, binascii.Error):
             raw, contents, bad_json = {}, [], True
         gen_config = either_case(raw, "generationConfig", "generation_config")
+        tools = raw.get("tools")
         rec = RecordedRequest(
             model=model,
             api_version=api_version,
@@ -209,11 +219,15 @@ class GeminiFake(AnswerRendering):
             raw=raw,
             contents=contents,
             generation_config=gen_config if isinstance(gen_config, dict) else None,
+            tools=tools if isinstance(tools, list) else None,
         )
         index = len(self.requests)
         self._log.record(rec)
 
-        response = await self._respond(rec, index, bad_json)
+        watch = ClientWatch(request, rec, arrived, self._log)
+        response = await self._respond(rec, index, bad_json, request, watch)
+        if response is None:  # the client left or the fake dropped it: nobody will read this
+            return web.Response(status=499, text="client gone", content_type="text/plain")
         if isinstance(response, web.Response):
             rec.response_status = response.status
             body = response.body
@@ -221,35 +235,82 @@ class GeminiFake(AnswerRendering):
             self._log.changed()
         return response
 
-    async def _respond(self, rec: RecordedRequest, index: int, bad_json: bool) -> web.Response:
-        if action_error := self._check_request(rec, bad_json):
-            return self._render(action_error, rec, index)
-        if self.gemini3:
-            try:
-                self._validate_signatures(rec)
-            except _SignatureError as e:
-                return self._render(
-                    Reply.error(
-                        400,
-                        "Image part is missing a thought_signature in content position "
-                        f"{e.content_pos}, part position {e.part_pos}.{SIGNATURE_HELP}",
-                        "INVALID_ARGUMENT",
-                    ),
-                    rec,
-                    index,
-                )
+    async def _respond(
+        self,
+        rec: RecordedRequest,
+        index: int,
+        bad_json: bool,
+        request: web.Request,
+        watch: ClientWatch,
+    ) -> web.StreamResponse | None:
+        """The answer to send, or None when there is nobody left to send it to."""
+        if rejection := self._check_request(rec, bad_json) or self._signature_error(rec):
+            return self._render(rejection, rec, index)
+        # Plain requests keep their cheap waits (the benchmark runs thousands); streams and
+        # scripted thinking also watch for the client leaving.
+        stream_watch = watch if rec.streamed else None
         if self._script:
             reply = self._script.popleft()
         else:
             reply = Reply.image()
-            await self._sleep(self.latency)
+            await self._sleep(self.latency, stream_watch)
         while reply.kind == "delay":
-            await self._sleep(reply.seconds)
+            await self._sleep(reply.seconds, stream_watch)
             reply = reply.then or Reply.image()
+        if stream_watch is not None and stream_watch.gone():
+            return None
         if reply.kind == "hang":
-            await self._closing.wait()
-            return web.Response(status=503, text="fake closed", content_type="text/plain")
+            if stream_watch is None:
+                await self._closing.wait()
+            elif await stream_watch.wait_until(None, self._closing) == "gone":
+                return None
+            return _closed_response()
+        if reply.kind == "drop":
+            _drop(request)
+            return None
+        if rec.streamed and reply.kind not in ("error", "raw"):
+            return await self._stream(reply, rec, index, request, watch)
+        if reply.kind == "thinking":
+            return await self._think_whole(reply, rec, index, request, watch)
         return self._render(reply, rec, index)
+
+    async def _think_whole(
+        self,
+        reply: Reply,
+        rec: RecordedRequest,
+        index: int,
+        request: web.Request,
+        watch: ClientWatch,
+    ) -> web.StreamResponse | None:
+        """``Reply.thinking`` on a plain request: the whole answer (or its ending) at
+        ``final_at``, no chunk timing."""
+        ending_at = None if reply.hold else reply.final_at
+        due = await watch.wait_until(ending_at, self._closing, reply.release)
+        if due == "gone":
+            return None
+        if due == "closing":
+            return _closed_response()
+        if reply.interrupt is not None:
+            if reply.interrupt.kind == "drop":
+                _drop(request)
+                return None
+            return self._render(reply.interrupt, rec, index)
+        return self._render(reply, rec, index)
+
+    def _signature_error(self, rec: RecordedRequest) -> Reply | None:
+        """Gemini 3's 400 for a model image without a signature this fake issued."""
+        if not self.gemini3:
+            return None
+        try:
+            self._validate_signatures(rec)
+        except _SignatureError as e:
+            return Reply.error(
+                400,
+                "Image part is missing a thought_signature in content position "
+                f"{e.content_pos}, part position {e.part_pos}.{SIGNATURE_HELP}",
+                "INVALID_ARGUMENT",
+            )
+        return None
 
     def _check_request(self, rec: RecordedRequest, bad_json: bool) -> Reply | None:
         """Protocol-level rejections the real API makes before looking at the content."""
@@ -266,7 +327,7 @@ class GeminiFake(AnswerRendering):
                     }
                 ],
             )
-        if rec.action != "generateContent":
+        if rec.action not in ACTIONS:
             return Reply.error(404, f"Method {rec.action} is not supported by this fake.")
         if bad_json:
             return Reply.error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
@@ -282,9 +343,24 @@ class GeminiFake(AnswerRendering):
                 if part.thought_signature not in self._issued:
                     raise _SignatureError(ci, pi)
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep server-side, but wake up at once when the fake closes."""
+    async def _sleep(self, seconds: float, watch: ClientWatch | None = None) -> None:
+        """Sleep server-side, but wake up at once when the fake closes (or, watched, when the
+        client leaves)."""
         if seconds <= 0:
+            return
+        if watch is not None:
+            await watch.wait_until(watch.elapsed() + seconds, self._closing)
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+
+
+def _closed_response() -> web.Response:
+    """What a request still waiting when the fake closes gets."""
+    return web.Response(status=503, text="fake closed", content_type="text/plain")
+
+
+def _drop(request: web.Request) -> None:
+    """Close the connection without answering."""
+    if request.transport is not None:
+        request.transport.close()

@@ -14,9 +14,10 @@ Wire format (what PTB 22 sends and Telegram answers):
 
 * every method is ``POST /bot<token>/<method>``; the body is
   ``application/x-www-form-urlencoded`` or, with uploads, ``multipart/form-data`` whose file part
-  is named after the parameter (``photo``, ``document``) or, for ``sendMediaGroup``, after the
-  ``attach://<name>`` reference in the ``media`` JSON. Non-string values are JSON-encoded strings
-  (``chat_id='42'``, ``reply_parameters='{"message_id": 7}'``).
+  is named after the parameter (``photo``, ``document``) or, for ``sendMediaGroup`` and
+  ``editMessageMedia``, after the ``attach://<name>`` reference in the ``media`` JSON
+  (``call.upload("media")`` reads editMessageMedia's file). Non-string values are JSON-encoded
+  strings (``chat_id='42'``, ``reply_parameters='{"message_id": 7}'``).
 * replies are ``{"ok": true, "result": ...}``; errors are
   ``{"ok": false, "error_code": N, "description": "...", "parameters": {"retry_after": N}}``.
 
@@ -30,7 +31,8 @@ webhook delivery. Every API call is recorded in ``tg.calls``; ``tg.wait_for(lamb
 Deliberate simplifications: the largest ``PhotoSize`` keeps the uploaded bytes unchanged (the real
 server re-encodes to JPEG, at most 1280/2560 px), the two smaller sizes are real JPEG thumbnails;
 ``sendPhoto``/``sendDocument`` accept uploads and file ids but not HTTP URLs (no network);
-``parse_mode`` is refused (the bot sends plain text with entities).
+``parse_mode`` is refused (the bot sends plain text with entities); ``sendMediaGroup`` and
+``editMessageMedia`` model photos and documents only (video, animation and audio are refused).
 
 Layout: ``world`` (state), ``files``, ``updates`` (what users do), ``delivery`` (getUpdates and
 webhooks), ``chats``, ``messages`` (what the bot sends), ``server`` (HTTP, failures, lifecycle);

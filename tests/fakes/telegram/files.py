@@ -21,6 +21,8 @@ from tests.fakes.telegram.wire import (
 )
 from tests.fakes.telegram.world import TelegramWorld, Thumbnail
 
+Upload = tuple[bytes, str, str]  # a multipart file part: bytes, filename, content type
+
 # The start of an MP4 ("ftyp" box): what Telegram stores for a GIF. Nobody should decode it.
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
@@ -132,23 +134,32 @@ class TelegramFiles(TelegramWorld):
         in memory; a later download gets an empty body)."""
         self._files[file_id] = dataclasses.replace(self._files[file_id], data=b"")
 
-    def _input_bytes(self, call: Call, name: str) -> tuple[bytes, str, str] | str:
-        """An upload (bytes, filename, mime) or a file id string for parameter ``name``."""
-        if name in call.files:
-            filename, mime = call.file_meta.get(name, ("file", "application/octet-stream"))
-            return call.files[name], filename, mime
-        ref = call.params.get(name)
-        if isinstance(ref, str) and ref.startswith("attach://"):
-            part = ref.removeprefix("attach://")
-            if part not in call.files:
-                raise bad_request(f'can\'t find attached file "{part}"')
-            filename, mime = call.file_meta.get(part, ("file", "application/octet-stream"))
-            return call.files[part], filename, mime
-        if not ref:
-            raise bad_request(f"there is no {name} in the request")
-        return str(ref)
+    @staticmethod
+    def _upload_part(call: Call, part: str) -> Upload | None:
+        """The multipart file part ``part`` as (bytes, filename, mime), None when absent."""
+        if part not in call.files:
+            return None
+        filename, mime = call.file_meta.get(part, ("file", "application/octet-stream"))
+        return call.files[part], filename, mime
 
-    def _photo_content(self, source: tuple[bytes, str, str] | str) -> list[JSONDict]:
+    def _file_ref(self, call: Call, ref: str) -> Upload | str | None:
+        """A file reference as the Bot API reads it: ``attach://<part>`` is that upload (None
+        when the request has no such part), anything else a file id (or URL) as is."""
+        if ref.startswith("attach://"):
+            return self._upload_part(call, ref.removeprefix("attach://"))
+        return ref
+
+    def _input_bytes(self, call: Call, name: str) -> Upload | str:
+        """An upload or a file id string for parameter ``name`` (its own part or attach://)."""
+        source: Upload | str | None = self._upload_part(call, name)
+        ref = call.params.get(name)
+        if source is None and ref:
+            source = self._file_ref(call, str(ref))
+        if source is None:
+            raise bad_request(f"there is no {name} in the request")
+        return source
+
+    def _photo_content(self, source: Upload | str) -> list[JSONDict]:
         if isinstance(source, str):
             sizes = self._photo_groups.get(source)
             if sizes is None:
@@ -163,7 +174,7 @@ class TelegramFiles(TelegramWorld):
             raise bad_request("PHOTO_INVALID_DIMENSIONS")
         return sizes
 
-    def _document_content(self, source: tuple[bytes, str, str] | str) -> JSONDict:
+    def _document_content(self, source: Upload | str) -> JSONDict:
         if isinstance(source, str):
             document = self._documents.get(source)
             if document is None:

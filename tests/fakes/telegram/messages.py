@@ -6,7 +6,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from tests.fakes.telegram.files import TelegramFiles
+from tests.fakes.telegram.files import TelegramFiles, Upload
 from tests.fakes.telegram.records import Call, FakeChat
 from tests.fakes.telegram.wire import (
     CHAT_ACTIONS,
@@ -20,6 +20,19 @@ from tests.fakes.telegram.wire import (
     bad_request,
     now,
     u16,
+)
+
+MEDIA_KINDS = ("photo", "document", "video", "animation", "audio")
+# What editMessageMedia replaces: any earlier media, a text message's text, and the caption.
+REPLACED_BY_MEDIA = (
+    *MEDIA_KINDS,
+    "text",
+    "entities",
+    "link_preview_options",
+    "caption",
+    "caption_entities",
+    "show_caption_above_media",
+    "has_media_spoiler",
 )
 
 
@@ -148,37 +161,44 @@ class MessageMethods(TelegramFiles):
         kinds = {item.get("type") for item in media}
         if "document" in kinds and kinds != {"document"}:
             raise bad_request("documents can't be mixed with other media types")
+        parsed = [self._parse_input_media(call, item) for item in media]
         group_id = str(13_000_000_000_000_000 + next(self._ids))
         self._chat_param(call)  # fail with "chat not found" before storing files
         self._resolve_bot_reply(self._chat_param(call), call.params)
-        contents: list[JSONDict] = []
-        for item in media:
-            kind = item.get("type")
-            ref = item.get("media")
-            source: tuple[bytes, str, str] | str
-            if isinstance(ref, str) and ref.startswith("attach://"):
-                part = ref.removeprefix("attach://")
-                if part not in call.files:
-                    raise bad_request(f'can\'t find attached file "{part}"')
-                filename, mime = call.file_meta.get(part, ("file", "application/octet-stream"))
-                source = (call.files[part], filename, mime)
-            elif isinstance(ref, str) and ref:
-                source = ref
-            else:
-                raise bad_request("wrong file identifier/HTTP URL specified")
-            caption = self._formatted(item, "caption", "caption_entities", MAX_CAPTION_LENGTH)
-            content: JSONDict = {"media_group_id": group_id}
-            if kind == "photo":
-                content["photo"] = self._photo_content(source)
-            elif kind == "document":
-                content["document"] = self._document_content(source)
-            else:
-                raise bad_request(f"unsupported media type {kind!r} in the fake")
-            if item.get("has_spoiler"):
-                content["has_media_spoiler"] = True
-            content.update(caption)
-            contents.append(content)
+        contents = [
+            {"media_group_id": group_id, **self._media_content(kind, source), **fields}
+            for kind, source, fields in parsed
+        ]
         return self._bot_messages(call, contents)
+
+    def _parse_input_media(self, call: Call, item: Any) -> tuple[str, Upload | str, JSONDict]:
+        """An InputMedia checked as the Bot API parses it, before it looks at any message: its
+        type, its file (upload or file id) and the other message fields it sets (caption,
+        spoiler, caption position). Nothing is stored yet."""
+        if not isinstance(item, dict):
+            raise bad_request("can't parse input media JSON object")
+        kind = item.get("type")
+        if kind not in ("photo", "document"):
+            if kind in ("video", "animation", "audio", "live_photo"):
+                raise bad_request(f"unsupported media type {kind!r} in the fake")
+            raise bad_request(f'can\'t parse InputMedia: type "{kind}" is unsupported')
+        ref = item.get("media")
+        source = self._file_ref(call, ref) if isinstance(ref, str) and ref else None
+        if source is None:
+            raise bad_request("can't parse InputMedia: media not found")
+        fields = self._formatted(item, "caption", "caption_entities", MAX_CAPTION_LENGTH)
+        # InputMediaDocument has neither option; the server ignores them for documents.
+        if kind == "photo" and item.get("has_spoiler"):
+            fields["has_media_spoiler"] = True
+        if kind == "photo" and item.get("show_caption_above_media"):
+            fields["show_caption_above_media"] = True
+        return kind, source, fields
+
+    def _media_content(self, kind: str, source: Upload | str) -> JSONDict:
+        """The message's ``photo`` sizes or ``document``, stored as sendPhoto/sendDocument do."""
+        if kind == "photo":
+            return {"photo": self._photo_content(source)}
+        return {"document": self._document_content(source)}
 
     def _send_chat_action(self, call: Call) -> bool:
         chat = self._chat_param(call)
@@ -189,7 +209,9 @@ class MessageMethods(TelegramFiles):
             raise bad_request("message thread not found")
         return True
 
-    def _editable(self, call: Call) -> JSONDict:
+    def _editable(self, call: Call, refusal: str = "message can't be edited") -> JSONDict:
+        """The stored message an edit targets; ``refusal`` is the server's text when it is not
+        the bot's (editMessageMedia says "message media can't be edited")."""
         if call.params.get("inline_message_id"):
             raise bad_request("inline messages are not supported by the fake")
         chat = self._chat_param(call)
@@ -198,7 +220,7 @@ class MessageMethods(TelegramFiles):
         if message is None:
             raise bad_request("message to edit not found")
         if message.get("from", {}).get("id") != self.bot_id:
-            raise bad_request("message can't be edited")
+            raise bad_request(refusal)
         return message
 
     @staticmethod
@@ -234,12 +256,32 @@ class MessageMethods(TelegramFiles):
 
     def _edit_message_caption(self, call: Call) -> JSONDict:
         message = self._editable(call)
-        if not any(k in message for k in ("photo", "document", "video", "animation", "audio")):
+        if not any(k in message for k in MEDIA_KINDS):
             raise bad_request("there is no caption in the message to edit")
         content = self._formatted(call.params, "caption", "caption_entities", MAX_CAPTION_LENGTH)
         return self._apply_edit(
             message, content, ("caption", "caption_entities"), call.params.get("reply_markup")
         )
+
+    def _edit_message_media(self, call: Call) -> JSONDict:
+        """Replace a bot message's photo/document (or add one to a text message, as the Bot API
+        allows since 7.11) with the InputMedia in ``media``: the old media, text and caption go,
+        the new caption (or none) and ``reply_markup`` (or none) come from this call."""
+        if call.params.get("media") is None:
+            raise bad_request('parameter "media" is required')
+        # The server parses the InputMedia (and its attach:// part) before finding the message.
+        kind, source, fields = self._parse_input_media(call, call.params["media"])
+        refusal = "message media can't be edited"
+        message = self._editable(call, refusal)
+        old_kind = next((key for key in MEDIA_KINDS if key in message), None)
+        if old_kind is None and "text" not in message:
+            raise bad_request(refusal)  # stickers, polls, service messages, ...
+        # Albums keep their type (photo<->video aside, which the fake does not model).
+        if message.get("media_group_id") and old_kind != kind:
+            raise bad_request("can't change media type in the album")
+        content = {**self._media_content(kind, source), **fields}
+        markup = call.params.get("reply_markup")
+        return self._apply_edit(message, content, REPLACED_BY_MEDIA, markup)
 
     def _edit_message_reply_markup(self, call: Call) -> JSONDict:
         message = self._editable(call)

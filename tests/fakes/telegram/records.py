@@ -77,18 +77,30 @@ class Call:
         return self.status is not None and 200 <= self.status < 300
 
     def upload(self, name: str | None = None) -> bytes:
-        """Bytes of the uploaded part ``name`` (default: the only part)."""
+        """Bytes of the uploaded part ``name`` (default: the only part).
+
+        ``name`` may also be a parameter that points at a part: ``attach://<part>``, or an
+        InputMedia whose ``media`` does; ``upload("media")`` reads editMessageMedia's file.
+        """
         if name is None:
             if len(self.files) != 1:
                 raise KeyError(f"{self.method} has {len(self.files)} file parts, name one")
             return next(iter(self.files.values()))
-        return self.files[name]
+        if name in self.files:
+            return self.files[name]
+        ref = self.params.get(name)
+        if isinstance(ref, dict):
+            ref = ref.get("media")
+        if isinstance(ref, str) and ref.startswith("attach://"):
+            return self.files[ref.removeprefix("attach://")]
+        raise KeyError(f"{self.method} has no upload {name!r}; parts: {sorted(self.files)}")
 
     def media_bytes(self) -> list[bytes | str]:
-        """For sendMediaGroup: the uploaded bytes of each ``media`` item in order (a plain string
-        file id / URL is returned as is)."""
+        """For sendMediaGroup (and editMessageMedia's single ``media``): the uploaded bytes of
+        each item in order (a plain string file id / URL is returned as is)."""
+        media = self.params.get("media", [])
         result: list[bytes | str] = []
-        for item in self.params.get("media", []):
+        for item in media if isinstance(media, list) else [media]:
             ref = item.get("media", "")
             if isinstance(ref, str) and ref.startswith("attach://"):
                 result.append(self.files[ref.removeprefix("attach://")])

@@ -42,6 +42,7 @@ BOT_API_METHODS: dict[str, Callable[[Any, Call], Any]] = {
     "sendChatAction": MessageMethods._send_chat_action,
     "editMessageText": MessageMethods._edit_message_text,
     "editMessageCaption": MessageMethods._edit_message_caption,
+    "editMessageMedia": MessageMethods._edit_message_media,
     "editMessageReplyMarkup": MessageMethods._edit_message_reply_markup,
     "deleteMessage": MessageMethods._delete_message,
     "answerCallbackQuery": MessageMethods._answer_callback_query,
