@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import photo
 from tests.fakes.gemini import GeminiFake, Reply
 from tests.fakes.telegram import TelegramFake
@@ -34,13 +36,15 @@ file_base_url = "{tg.file_base_url}"
     )
 
 
+@pytest.mark.parametrize("drafting", [False, True], ids=["waiting", "drafting"])
 async def test_kill_9_mid_call_then_restart_announces_with_retry(
-    tmp_path: Path, gemini: GeminiFake
+    tmp_path: Path, drafting: bool
 ) -> None:
+    """Also while the model streams its thoughts and the user watches a draft."""
     data_dir = tmp_path / "data"
     config = tmp_path / "config.toml"
-    gemini.script(Reply.hang())
-    async with TelegramFake() as tg:
+    async with TelegramFake() as tg, GeminiFake(gemini3=drafting) as gemini:
+        gemini.script(Reply.thinking(draft_at=(0.0,), hold=True) if drafting else Reply.hang())
         write_config(config, data_dir, gemini, tg)
         env = {
             k: v
@@ -60,6 +64,9 @@ async def test_kill_9_mid_call_then_restart_announces_with_retry(
             chat = tg.private_chat(alice)
             sent = tg.send_user_message(chat, alice, photo=photo(), caption="make it blue")
             await gemini.wait_for_requests(1, timeout=30)  # the model call is in flight
+            if drafting:
+                draft = await tg.wait_for_call("sendPhoto", timeout=30)
+                assert draft.params["caption"].startswith("Draft")
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
@@ -72,7 +79,7 @@ async def test_kill_9_mid_call_then_restart_announces_with_retry(
             button = notice.params["reply_markup"]["inline_keyboard"][0][0]
             assert button["text"] == "Retry"
             tg.press_button(chat, alice, bot.posted(notice), button["callback_data"])
-            result = await tg.wait_for_call("sendPhoto", timeout=30)
+            result = await bot.reply_to(sent)
     # The retried request carries exactly what the user sent before the crash.
     assert gemini.requests[-1].contents == gemini.requests[0].contents
     assert result.upload("photo") == gemini.requests[-1].result_image

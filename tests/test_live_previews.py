@@ -244,3 +244,28 @@ async def test_search_models_config_overrides_the_table(tmp_path: Path) -> None:
         settings = make_settings(tmp_path / "data", fake, search_models=["gemini-2.5-flash-image"])
         async with open_engine(settings) as engine:
             assert (await engine.settings_service.choices(CHAT))["search"] == ("on", "off")
+
+
+async def test_stop_after_the_queue_cancels_a_plain_call_too(tmp_path: Path) -> None:
+    """A model without drafts: the queue's status keeps its Stop while the call runs."""
+    release = asyncio.Event()
+    async with GeminiFake() as fake:
+        settings = make_settings(tmp_path / "data", fake, max_concurrent_requests=1)
+        fake.script(
+            Reply.thinking(draft_at=(), thoughts=(), release=release),
+            Reply.thinking(draft_at=(), thoughts=(), hold=True),
+        )
+        async with open_engine(settings) as engine:
+            first, second = RecordingOutbox(), RecordingOutbox()
+            running = asyncio.create_task(engine.handle(request("one", photo()), first))
+            await fake.wait_for(lambda: len(fake.requests) == 1)
+            waiting = asyncio.create_task(engine.handle(request("two", photo()), second))
+            await until_status(second)
+            release.set()  # the first call ends; the second leaves the queue and calls
+            await fake.wait_for(lambda: len(fake.requests) == 2)
+            await engine.press(stop_payload(second), CHAT, ALICE, RecordingReply())
+            await asyncio.wait_for(asyncio.gather(running, waiting), 15)
+            await fake.wait_for(lambda: fake.requests[1].disconnected_after is not None)
+    assert fake.requests[1].action == "generateContent"
+    assert first.success
+    assert second.failure.kind is FailureKind.STOPPED

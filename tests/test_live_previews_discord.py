@@ -121,3 +121,49 @@ async def test_search_sources_are_listed_under_the_result(tmp_path: Path, dc: Di
     for _, uri in gemini.grounding_sources[:5]:
         assert f"(<{uri}>)" in last
     assert gemini.grounding_sources[5][1] not in last
+
+
+async def test_stop_while_queued_and_a_stream_error_after_a_draft(
+    tmp_path: Path, dc: DiscordFake
+) -> None:
+    release = asyncio.Event()
+    async with GeminiFake(gemini3=True) as gemini:
+        gemini.script(
+            Reply.thinking(draft_at=(0.0,), error=Reply.server_error(500), release=release)
+        )
+        options = {**THINKING, "max_concurrent_requests": 1, "retry_attempts": 1}
+        async with serving(bot_settings(tmp_path / "data", gemini, dc, gemini_options=options)):
+            first = await dc.slash_command("imagine", {"prompt": "a lighthouse"})
+            await dc.wait_for(lambda: first.original and first.original["attachments"], 10)
+            second = await dc.slash_command("imagine", {"prompt": "a harbour"})
+            queued = await dc.wait_for(
+                lambda: (
+                    second.original and "queue" in second.original["content"] and second.original
+                ),
+                10,
+            )
+            queued = dict(queued)  # the fake edits its messages in place
+            await dc.press_button(queued, button_ids(queued)[0])
+            await dc.wait_for(lambda: second.original["content"] == "Stopped.", 10)
+            release.set()
+            await dc.wait_for(lambda: "Retry" in button_labels(first.original), 10)
+    assert queued["content"] == "You are number 1 in the queue."
+    assert button_labels(queued) == ["Stop"]
+    assert button_labels(second.original) == ["Retry"]
+    failed = first.original
+    assert failed["content"].startswith("Gemini is unavailable")
+    assert failed["attachments"] == []  # the draft is gone
+    assert len(gemini.requests) == 1  # the stopped step never reached the model
+
+
+async def test_with_previews_off_the_answer_is_the_result_only(
+    tmp_path: Path, dc: DiscordFake
+) -> None:
+    async with GeminiFake(gemini3=True) as gemini:
+        options = {**THINKING, "previews": False}
+        async with serving(bot_settings(tmp_path / "data", gemini, dc, gemini_options=options)):
+            inter = await dc.slash_command("imagine", {"prompt": "a lighthouse"})
+            [result] = await dc.wait_for_followup(inter)
+    assert dc.calls_to("PATCH", r"/messages/@original") == []
+    assert button_labels(result) == ["Retry", "Original"]
+    assert gemini.requests[0].action == "generateContent"

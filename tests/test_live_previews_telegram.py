@@ -150,3 +150,57 @@ async def test_flood_control_on_a_draft_never_reaches_the_user(tmp_path: Path) -
     assert result.ok
     said = [c.params.get("text", "") for c in tg.calls_of("sendMessage")]
     assert not [text for text in said if "retry" in text.lower() or "wrong" in text]
+
+
+async def test_stop_while_queued_and_a_stream_error_after_a_draft(tmp_path: Path) -> None:
+    release = asyncio.Event()
+    async with TelegramFake() as tg, GeminiFake(gemini3=True) as gemini:
+        gemini.script(
+            Reply.thinking(draft_at=(0.0,), error=Reply.server_error(500), release=release)
+        )
+        alice, bob = tg.user(1, "Alice"), tg.user(2, "Bob")
+        settings = telegram_settings(
+            tmp_path, gemini, tg, model=THINKING, max_concurrent_requests=1, retry_attempts=1
+        )
+        async with running_bot(tg, settings) as bot:
+            mine = tg.send_user_message(tg.private_chat(alice), alice, photo=photo(), caption="a")
+            await tg.wait_for_call("sendPhoto", timeout=15)  # Alice's draft holds the slot
+            theirs = tg.send_user_message(tg.private_chat(bob), bob, photo=photo(), caption="b")
+            queued = bot.posted(await tg.wait_for_call("sendMessage", timeout=15))
+            tg.press_button(tg.private_chat(bob), bob, queued, button(queued, "Stop"))
+            stopped = await bot.reply_to(theirs, "sendMessage", linked=True)
+            release.set()  # Alice's stream now fails after its draft
+            failed = await bot.reply_to(mine, "sendMessage", linked=True)
+            await tg.wait_for(lambda: len(tg.calls_of("deleteMessage")) == 2, timeout=15)
+            tg.press_button(
+                tg.private_chat(alice),
+                alice,
+                bot.posted(failed),
+                button(bot.posted(failed), "Retry"),
+            )
+            retried = await bot.reply_to(mine)
+    assert queued["text"] == "You are number 1 in the queue."
+    assert keyboard_labels(tg.calls_of("sendMessage")[0].params) == ["Stop"]
+    assert stopped.params["text"] == "Stopped."
+    assert len(gemini.requests) == 2  # Bob's step never reached the model
+    assert failed.params["text"].startswith("Gemini is unavailable")
+    assert keyboard_labels(failed.params) == ["Retry"]
+    deleted = {c.params["message_id"] for c in tg.calls_of("deleteMessage")}
+    assert queued["message_id"] in deleted  # no stale status is left in either chat
+    assert retried.ok
+
+
+async def test_with_previews_off_no_draft_is_posted(tmp_path: Path) -> None:
+    async with TelegramFake() as tg, GeminiFake(gemini3=True) as gemini:
+        alice = tg.user(1, "Alice")
+        chat = tg.private_chat(alice)
+        settings = telegram_settings(tmp_path, gemini, tg, model=THINKING)
+        async with running_bot(tg, settings) as bot:
+            key = ChatKey("telegram", str(chat.id))
+            await bot.engine.settings_service.change(key, "previews", "off")
+            sent = tg.send_user_message(chat, alice, photo=photo(), caption="a sunset")
+            result = await bot.reply_to(sent)
+    posting = ("sendPhoto", "sendMessage", "editMessageMedia", "deleteMessage")
+    assert [c.method for c in tg.calls if c.method in posting] == ["sendPhoto"]
+    assert keyboard_labels(result.params) == ["Retry", "Original"]
+    assert gemini.requests[0].action == "generateContent"
