@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 # Nano Banana 2, generally available (ai.google.dev/models/gemini, checked 2026-12).
 DEFAULT_MODEL = "gemini-3.1-flash-image"
-CORE_SECTIONS = ("gemini", "storage", "access", "limits", "logging")
+MAX_VARIATIONS = 4
+CORE_SECTIONS = ("gemini", "storage", "access", "limits", "logging", "iteration")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,16 @@ class GeminiSettings:
     previews: bool = True
     # Models offered the Google Search tool; None: the capability table decides.
     search_models: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IterationSettings:
+    """The one-tap next steps under a result."""
+
+    variations: int = 3  # sibling answers Variations asks for (at most 4)
+    # Upscale for chats whose model has no sizes: this model at this size ("" = not offered).
+    upscale_model: str = ""
+    upscale_size: str = "4K"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +130,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    iteration: IterationSettings = field(default_factory=IterationSettings)
     log_level: str = "INFO"
     plugins: Mapping[str, PluginConfig] = field(default_factory=dict)  # by section name
 
@@ -301,6 +313,16 @@ def parse_settings(
     )
     lim.finish()
 
+    it = Section("iteration", raw.get("iteration", {}))
+    iteration = IterationSettings(
+        variations=it.integer("variations", 3, minimum=1),
+        upscale_model=it.string("upscale_model", "").strip(),
+        upscale_size=it.string("upscale_size", "4K").strip(),
+    )
+    if iteration.variations > MAX_VARIATIONS:
+        raise ConfigError("iteration.variations", f"must be at most {MAX_VARIATIONS}")
+    it.finish()
+
     lg = Section("logging", raw.get("logging", {}))
     level = lg.string("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -318,6 +340,7 @@ def parse_settings(
         storage=storage,
         access=access,
         limits=limits,
+        iteration=iteration,
         log_level=level,
         plugins=configs,
     )

@@ -25,6 +25,8 @@ from bot.explain import failure_for, usage_text
 from bot.housekeeping import Housekeeping, OutboxFactory
 from bot.images import ImageLimits
 from bot.intake import ImageIntake
+from bot.iteration import Builder
+from bot.iteration_actions import iteration_actions
 from bot.limits import AccessPolicy, ModelGate
 from bot.lineage import (
     ContextBudget,
@@ -98,7 +100,11 @@ class Engine:
             )
         )
         self._chat_settings = ChatSettings(settings, store, access)
-        self._actions = actions if actions is not None else ActionRegistry(STANDARD_ACTIONS)
+        self._actions = (
+            actions
+            if actions is not None
+            else ActionRegistry((*STANDARD_ACTIONS, *iteration_actions(settings)))
+        )
         self._delivery = Delivery(store, self._actions)
         self._housekeeping = Housekeeping(store, self._chat_settings, self._delivery)
         self._running = RunningCalls()
@@ -243,6 +249,55 @@ class Engine:
         await self._store.set_status(user_turn.id, TurnStatus.PENDING)
         options = await self._chat_settings.generation(chat, GenerationOptions())
         return await self._answer(chat, author, user_turn, options, outbox, locale, (), {})
+
+    async def follow_up(
+        self, chat: ChatKey, author: Author, turn_id: int, build: Builder, outbox: Outbox
+    ) -> Outcome:
+        """A next step from result `turn_id`: a new user turn under it, built by `build` from
+        the result's image, answered like any other (limits, Stop, Retry, replies)."""
+        locale = await self._chat_settings.locale(chat, author)
+        try:
+            if not self._access.allows(chat, author):
+                raise AccessDenied(author.user_id)
+            async with self._quotas.reserve(chat, author):
+                result = await self._own_result(chat, turn_id)
+                image = await self._last_image(result) if result is not None else None
+                if result is None or image is None:
+                    failure = Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
+                    return await self._deliver(chat, outbox, failure, locale)
+                current = await self._chat_settings.generation(chat, GenerationOptions())
+                follow = await build(image, current, self._chat_settings.caps)
+                if follow is None:
+                    failure = Failure(FailureKind.INPUT, messages.text("cannot_do_that", locale))
+                    return await self._deliver(chat, outbox, failure, locale)
+                refs = [await self._store.put_image(i.data, i.mime_type) for i in follow.images]
+                parts = [*(Part(image=r) for r in refs), Part(text=follow.text)]
+                user_turn = await self._store.add_user_turn(
+                    chat, author.user_id, result.id, parts, locale=author.locale
+                )
+                preloaded = {r: i.data for r, i in zip(refs, follow.images, strict=True)}
+                return await self._answer(
+                    chat, author, user_turn, follow.wanted, outbox, locale, (), preloaded
+                )
+        except BotError as exc:
+            return await self._fail(chat, outbox, exc, locale, None)
+
+    async def _last_image(self, turn: Turn) -> ResultImage | None:
+        """A turn's last visible image, if it still has one (retention may have taken it)."""
+        if not turn.images:
+            return None
+        ref = turn.images[-1]
+        try:
+            return ResultImage(await self._store.read_image(ref), ref.mime_type)
+        except FileNotFoundError:
+            return None
+
+    async def _own_result(self, chat: ChatKey, turn_id: int) -> Turn | None:
+        """The model turn `turn_id`, if it belongs to a lineage of `chat`."""
+        if await self._store.lineage_chat(turn_id) != (chat.platform, chat.chat_id):
+            return None
+        turn = await self._store.get_turn(turn_id)
+        return turn if turn is not None and turn.role is Role.MODEL else None
 
     async def original(self, chat: ChatKey, turn_id: int) -> tuple[ResultImage, ...]:
         """The stored, lossless images of a result in `chat` (empty when unknown)."""
@@ -500,6 +555,8 @@ class Engine:
             notes,
             plan.rebased,
             answer.sources,
+            wanted.model,
+            wanted.image_size,
         )
         return await self._deliver(chat, outbox, success, locale)
 

@@ -58,6 +58,8 @@ class Success:
     notes: tuple[str, ...] = ()  # localized remarks (first frame used, images trimmed ...)
     rebased: bool = False
     sources: tuple[Source, ...] = ()  # Google Search results the answer is grounded in
+    model: str = ""  # the model asked, and the size (None: its default), for next steps
+    image_size: str | None = None
 
 
 class FailureKind(enum.StrEnum):

@@ -39,12 +39,16 @@ CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
 
 
+BUTTONS_PER_ROW = 3  # more make labels unreadable on a phone
+
+
 def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
-    """A card's buttons as one row of inline buttons; the payload is the callback data."""
+    """A card's buttons as rows of inline buttons; the payload is the callback data."""
     if not buttons:
         return None
+    inline = [InlineKeyboardButton(b.label, callback_data=b.payload) for b in buttons]
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.payload) for b in buttons]]
+        [inline[i : i + BUTTONS_PER_ROW] for i in range(0, len(inline), BUTTONS_PER_ROW)]
     )
 
 

@@ -1,0 +1,111 @@
+"""One-tap next steps from a result: what each sends the model, built from the result itself.
+
+A follow-up is an ordinary user turn under the result (replies continue from its answer, Retry
+repeats it, it survives restarts); only its pictures, instruction and options are made here.
+Pillow work runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from PIL import Image
+
+from bot.capabilities import ModelCapabilities
+from bot.model import GenerationSettings
+from bot.outcome import ResultImage
+
+ZOOM_FACTOR = 1.5
+# The empty border: a flat mid grey is unmistakably "not part of the picture" for the model.
+CANVAS_COLOUR = (128, 128, 128)
+
+ZOOM_OUT_INSTRUCTION = (
+    "Zoom out: this is the previous image, centred on a larger canvas of the same shape. Fill "
+    "the grey border with a natural continuation of the scene (same style, light and "
+    "perspective) and keep the centre exactly as it is. Return the whole picture, no border."
+)
+UPSCALE_INSTRUCTION = (
+    "Render the previous image again at a higher resolution. Keep the content identical: same "
+    "composition, subjects, colours, text and details; add only sharpness and fine detail."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """What an action asks of the model about a result."""
+
+    text: str
+    wanted: GenerationSettings
+    images: tuple[ResultImage, ...] = ()  # sent before the text, in the new user turn
+
+
+# (the result's last image, the chat's generation settings, capabilities of a model) -> request
+Builder = Callable[
+    [ResultImage, GenerationSettings, Callable[[str], ModelCapabilities]],
+    Awaitable[FollowUp | None],
+]
+
+
+def pad_to_zoom(data: bytes, factor: float = ZOOM_FACTOR) -> bytes:
+    """`data` centred on a `factor` times larger canvas of the same aspect ratio, as PNG."""
+    with Image.open(io.BytesIO(data)) as opened:
+        image = opened.convert("RGB")
+    width, height = image.size
+    canvas = Image.new("RGB", (round(width * factor), round(height * factor)), CANVAS_COLOUR)
+    canvas.paste(image, ((canvas.width - width) // 2, (canvas.height - height) // 2))
+    buf = io.BytesIO()
+    canvas.save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def zoom_out(
+    result: ResultImage,
+    current: GenerationSettings,
+    caps: Callable[[str], ModelCapabilities],
+) -> FollowUp:
+    """Pad the result onto a larger canvas and have the model fill the border."""
+    padded = await asyncio.to_thread(pad_to_zoom, result.data)
+    return FollowUp(ZOOM_OUT_INSTRUCTION, current, (ResultImage(padded, "image/png"),))
+
+
+def larger_size(current: GenerationSettings, caps: ModelCapabilities) -> str | None:
+    """The largest size the model offers, when it is larger than the one asked for.
+
+    Sizes are listed smallest first; no size asked for means the model's default, 1K.
+    """
+    sizes = caps.image_sizes
+    if not sizes:
+        return None
+    now = current.image_size or "1K"
+    position = sizes.index(now) if now in sizes else 0
+    return sizes[-1] if position < len(sizes) - 1 else None
+
+
+def upscaler(upscale_model: str, upscale_size: str) -> Builder:
+    """Upscale with the chat's model at its largest size, else with `upscale_model`."""
+
+    async def upscale(
+        result: ResultImage,
+        current: GenerationSettings,
+        caps: Callable[[str], ModelCapabilities],
+    ) -> FollowUp | None:
+        size = larger_size(current, caps(current.model))
+        if size is not None:
+            return FollowUp(UPSCALE_INSTRUCTION, replace(current, image_size=size))
+        other = caps(upscale_model) if upscale_model else None
+        if other is not None and upscale_size in other.image_sizes:
+            wanted = GenerationSettings(
+                model=upscale_model,
+                aspect_ratio=current.aspect_ratio
+                if current.aspect_ratio in other.aspect_ratios
+                else None,
+                image_size=upscale_size,
+                thoughts=current.thoughts and other.thinking,
+            )
+            return FollowUp(UPSCALE_INSTRUCTION, wanted)
+        return None
+
+    return upscale

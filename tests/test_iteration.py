@@ -1,0 +1,143 @@
+"""One-tap next steps: Zoom out and Upscale, through the engine and on both platforms."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+from PIL import Image
+
+from bot.app import open_engine
+from bot.engine import Engine
+from bot.iteration import CANVAS_COLOUR, pad_to_zoom
+from tests.conftest import ALICE, CHAT, RecordingOutbox, make_settings, photo, request
+from tests.discord_harness import attachment_bytes, bot_settings, button_ids, serving
+from tests.fakes.discord import DiscordFake
+from tests.fakes.gemini import GeminiFake
+from tests.fakes.telegram import TelegramFake
+from tests.telegram_harness import button, running_bot, telegram_settings
+from tests.test_actions import RecordingReply
+
+
+def noisy(size: tuple[int, int]) -> bytes:
+    """A PNG whose every pixel differs from its neighbours (a moved pixel would show)."""
+    image = Image.effect_noise(size, 80).convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def pixels(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as opened:
+        return opened.convert("RGB")
+
+
+async def upscaled(engine: Engine) -> RecordingReply:
+    """Make a result, press its Upscale; the press's steps hold the upscaled result."""
+    outbox = RecordingOutbox()
+    await engine.handle(request("a cat", photo()), outbox)
+    [upscale] = [b for b in outbox.cards[-1].buttons if b.label == "Upscale"]
+    reply = RecordingReply()
+    await engine.press(upscale.payload, CHAT, ALICE, reply)
+    return reply
+
+
+def test_zoom_out_pads_the_picture_unchanged_onto_a_larger_canvas() -> None:
+    original = noisy((120, 80))
+    padded = pixels(pad_to_zoom(original))
+    assert padded.size == (180, 120)  # 1.5 x, the same aspect ratio
+    centre = padded.crop((30, 20, 150, 100))
+    assert centre.tobytes() == pixels(original).tobytes()  # pixel for pixel
+    assert padded.getpixel((0, 0)) == padded.getpixel((179, 119)) == CANVAS_COLOUR
+
+
+async def test_zoom_out_sends_the_padded_result_under_its_lineage(tmp_path: Path) -> None:
+    async with GeminiFake() as fake:
+        settings = make_settings(tmp_path / "data", fake)
+        async with open_engine(settings) as engine:
+            outbox = RecordingOutbox()
+            await engine.handle(request("a cat", photo()), outbox)
+            card = outbox.cards[-1]
+            [zoom] = [b for b in card.buttons if b.label == "Zoom out"]
+            reply = RecordingReply()
+            await engine.press(zoom.payload, CHAT, ALICE, reply)
+            zoomed = reply.steps.success
+            # A reply to the zoomed result continues from it: an ordinary turn.
+            follow = RecordingOutbox()
+            await engine.handle(request("more", reply_to=reply.steps.posted[-1]), follow)
+    first, second, third = fake.requests
+    roles = [c.role for c in second.contents]
+    assert roles == ["user", "model", "user"]  # the original turn, the result, the zoom
+    padded = second.contents[-1].parts[0].image
+    assert padded is not None
+    shown = pixels(padded)
+    result = pixels(first.result_image or b"")
+    assert shown.size == (round(result.width * 1.5), round(result.height * 1.5))
+    left, top = (shown.width - result.width) // 2, (shown.height - result.height) // 2
+    centre = shown.crop((left, top, left + result.width, top + result.height))
+    assert centre.tobytes() == result.tobytes()
+    assert "Zoom out" in (second.contents[-1].parts[-1].text or "")
+    assert zoomed.images and follow.success
+    assert (third.contents[-1].parts[-1].text or "").endswith("more")
+
+
+async def test_upscale_asks_for_the_largest_size_and_only_when_there_is_one(
+    tmp_path: Path,
+) -> None:
+    async with GeminiFake() as fake:
+        settings = make_settings(tmp_path / "data", fake, model="gemini-3.1-flash-image")
+        async with open_engine(settings) as engine:
+            reply = await upscaled(engine)
+            card = reply.steps.cards[-1]
+    config = fake.requests[1].generation_config or {}
+    image_config = config.get("imageConfig") or config.get("image_config")
+    assert image_config in ({"imageSize": "4K"}, {"image_size": "4K"})
+    assert "higher resolution" in (fake.requests[1].contents[-1].parts[-1].text or "")
+    # Already at the largest size: no Upscale under the upscaled result.
+    assert [b.label for b in card.buttons] == ["Retry", "Original", "Zoom out"]
+
+
+async def test_upscale_for_a_model_without_sizes_uses_the_configured_model(
+    tmp_path: Path,
+) -> None:
+    async with GeminiFake() as fake:
+        plain = make_settings(tmp_path / "plain", fake)
+        async with open_engine(plain) as engine:
+            outbox = RecordingOutbox()
+            await engine.handle(request("a cat", photo()), outbox)
+            assert "Upscale" not in [b.label for b in outbox.cards[-1].buttons]
+        configured = dataclasses.replace(
+            make_settings(tmp_path / "configured", fake),
+            iteration=dataclasses.replace(
+                plain.iteration, upscale_model="gemini-3-pro-image", upscale_size="2K"
+            ),
+        )
+        async with open_engine(configured) as engine:
+            reply = await upscaled(engine)
+    assert fake.requests[-1].model == "gemini-3-pro-image"
+    assert reply.steps.success
+
+
+async def test_zoom_out_on_telegram_and_discord(tmp_path: Path, dc: DiscordFake) -> None:
+    async with TelegramFake() as tg, GeminiFake() as gemini:
+        alice = tg.user(1, "Alice")
+        chat = tg.private_chat(alice)
+        async with running_bot(tg, telegram_settings(tmp_path / "tg", gemini, tg)) as bot:
+            sent = tg.send_user_message(chat, alice, photo=photo(), caption="a cat")
+            result = bot.posted(await bot.reply_to(sent))
+            tg.press_button(chat, alice, result, button(result, "Zoom out"))
+            await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 2, timeout=15)
+        telegram_zoom = gemini.requests[-1]
+        async with serving(bot_settings(tmp_path / "dc", gemini, dc)):
+            inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
+            [posted] = await dc.wait_for_followup(inter)
+            press = await dc.press_button(posted, button_ids(posted)[2])
+            [zoomed] = await dc.wait_for_followup(press)
+    for zoom in (telegram_zoom, gemini.requests[-1]):
+        assert "Zoom out" in (zoom.contents[-1].parts[-1].text or "")
+        assert zoom.contents[-1].parts[0].image is not None
+    assert tg.calls_of("sendPhoto")[-1].params["reply_parameters"]["message_id"] == (
+        sent["message_id"]
+    )
+    assert attachment_bytes(dc, zoomed) == [gemini.requests[-1].result_image]
