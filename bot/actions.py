@@ -96,6 +96,10 @@ class PressReply(Protocol):
     async def replace(self, text: str) -> None:
         """Replace the message that carries the button with `text`, without buttons."""
 
+    async def choose(self, prompt: str, options: Sequence[Button]) -> None:
+        """Offer the presser a choice under the pressed message: each option is a button whose
+        press runs its payload (Telegram: more rows of buttons; Discord: a select menu)."""
+
     async def presser_is_chat_admin(self) -> bool:
         """Whether the presser administers this chat (the platform's notion; may cost a call)."""
 

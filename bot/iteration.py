@@ -27,6 +27,11 @@ ZOOM_OUT_INSTRUCTION = (
     "the grey border with a natural continuation of the scene (same style, light and "
     "perspective) and keep the centre exactly as it is. Return the whole picture, no border."
 )
+REFRAME_INSTRUCTION = (
+    "Reframe to {ratio}: this is the previous image, centred on a canvas of the new shape. "
+    "Fill the grey areas with a natural continuation of the scene (same style, light and "
+    "perspective) and keep the original area exactly as it is. Return the whole picture."
+)
 UPSCALE_INSTRUCTION = (
     "Render the previous image again at a higher resolution. Keep the content identical: same "
     "composition, subjects, colours, text and details; add only sharpness and fine detail."
@@ -59,6 +64,41 @@ def pad_to_zoom(data: bytes, factor: float = ZOOM_FACTOR) -> bytes:
     buf = io.BytesIO()
     canvas.save(buf, "PNG")
     return buf.getvalue()
+
+
+def pad_to_ratio(data: bytes, ratio: str) -> bytes:
+    """`data` centred on the smallest canvas of aspect `ratio` ("16:9") that holds it, as PNG."""
+    w_part, h_part = (int(n) for n in ratio.split(":"))
+    with Image.open(io.BytesIO(data)) as opened:
+        image = opened.convert("RGB")
+    width, height = image.size
+    if width * h_part >= height * w_part:  # wider than the target: grow the height
+        size = (width, max(height, round(width * h_part / w_part)))
+    else:
+        size = (max(width, round(height * w_part / h_part)), height)
+    canvas = Image.new("RGB", size, CANVAS_COLOUR)
+    canvas.paste(image, ((size[0] - width) // 2, (size[1] - height) // 2))
+    buf = io.BytesIO()
+    canvas.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def reframer(ratio: str) -> Builder:
+    """Pad the result to `ratio` and ask for that ratio, when the model offers it."""
+
+    async def reframe(
+        result: ResultImage,
+        current: GenerationSettings,
+        caps: Callable[[str], ModelCapabilities],
+    ) -> FollowUp | None:
+        if ratio not in caps(current.model).aspect_ratios:
+            return None
+        padded = await asyncio.to_thread(pad_to_ratio, result.data, ratio)
+        wanted = replace(current, aspect_ratio=ratio)
+        text = REFRAME_INSTRUCTION.format(ratio=ratio)
+        return FollowUp(text, wanted, (ResultImage(padded, "image/png"),))
+
+    return reframe
 
 
 async def zoom_out(

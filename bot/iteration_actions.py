@@ -1,4 +1,4 @@
-"""The one-tap next steps under every image result: Zoom out and Upscale.
+"""The one-tap next steps under every image result: Zoom out, Reframe and Upscale.
 
 Each press makes an ordinary turn in the result's lineage (see `bot.iteration`), answered as a
 reply under the result.
@@ -6,13 +6,14 @@ reply under the result.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from bot import messages
 from bot.actions import Action, Handler, Offer, PressContext
 from bot.capabilities import capabilities_for
 from bot.config import Settings
-from bot.iteration import Builder, larger_size, upscaler, zoom_out
+from bot.iteration import Builder, larger_size, reframer, upscaler, zoom_out
 from bot.model import GenerationSettings
 from bot.outcome import Outcome, Success
 
@@ -32,6 +33,30 @@ def _runs(build: Builder) -> Handler:
         await engine.follow_up(press.chat, press.author, int(arg), build, outbox)
 
     return handler
+
+
+async def _reframe(engine: Engine, press: PressContext, arg: str) -> None:
+    """`<turn>`: offer the model's aspect ratios; `<turn>-<w>x<h>`: reframe to that one."""
+    turn, _, ratio = arg.partition("-")
+    if not turn.isdigit():
+        await press.reply.notify(messages.text("unknown_result", press.locale))
+        return
+    if not ratio:
+        choices = await engine.settings_service.choices(press.chat)
+        options = [
+            dataclasses.replace(
+                engine.actions.button(REFRAME, f"{turn}-{r.replace(':', 'x')}", press.locale),
+                label=r,
+                emoji=None,
+            )
+            for r in choices["aspect_ratio"]
+        ]
+        await press.reply.choose(messages.text("reframe_prompt", press.locale), options)
+        return
+    await press.reply.acknowledge()
+    outbox = await press.reply.outbox()
+    build = reframer(ratio.replace("x", ":"))
+    await engine.follow_up(press.chat, press.author, int(turn), build, outbox)
 
 
 def _offer_images(outcome: Outcome) -> str | None:
@@ -59,8 +84,13 @@ def _offer_upscale(settings: Settings) -> Offer:
     return offer
 
 
+REFRAME = Action(
+    "reframe", "rf", "reframe_button", _reframe, emoji="\N{LEFT RIGHT ARROW}", offer=_offer_images
+)
+
+
 def iteration_actions(settings: Settings) -> tuple[Action, ...]:
-    """Zoom out and Upscale, as this configuration offers them."""
+    """Zoom out, Reframe and Upscale, as this configuration offers them."""
     upscale = upscaler(settings.iteration.upscale_model, settings.iteration.upscale_size)
     return (
         Action(
@@ -71,6 +101,7 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             emoji="\N{LEFT-POINTING MAGNIFYING GLASS}",
             offer=_offer_images,
         ),
+        REFRAME,
         Action(
             "upscale",
             "u",

@@ -13,6 +13,7 @@ from bot.actions import (
     PAYLOAD_REGEX,
     Action,
     ActionRegistry,
+    Button,
     PressContext,
     pack,
     unpack,
@@ -38,6 +39,7 @@ class RecordingReply:
         self.replaced: list[str] = []
         self.steps = RecordingOutbox()
         self.chat_admin = False
+        self.choices: list[tuple[str, list[Button]]] = []
 
     async def acknowledge(self) -> None:
         self.acknowledged += 1
@@ -53,6 +55,9 @@ class RecordingReply:
 
     async def replace(self, text: str) -> None:
         self.replaced.append(text)
+
+    async def choose(self, prompt: str, options: Sequence[Button]) -> None:
+        self.choices.append((prompt, list(options)))
 
     async def presser_is_chat_admin(self) -> bool:
         return self.chat_admin
@@ -104,11 +109,12 @@ def test_registry_refuses_a_code_twice() -> None:
 def test_cards_offer_retry_and_original_as_the_outcome_allows(engine: Engine) -> None:
     image = ResultImage(photo(), "image/jpeg")
     with_image = engine.card(Success(1, 2, (image,), "here"), "en")
-    assert [b.label for b in with_image.buttons] == ["Retry", "Original", "Zoom out"]
+    assert [b.label for b in with_image.buttons] == ["Retry", "Original", "Zoom out", "Reframe"]
     assert [unpack(b.payload) for b in with_image.buttons] == [
         unpack("r:2"),
         unpack("o:2"),
         unpack("bb2:z:2"),
+        unpack("bb2:rf:2"),
     ]
     text_only = engine.card(Success(1, 2, (), "a question?"), "zh-Hans")
     assert [b.label for b in text_only.buttons] == ["重试"]

@@ -66,8 +66,8 @@ async def test_an_action_declared_in_the_core_is_pressed_on_discord(
         engine.actions.register(ECHO)
         inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
         [result] = await dc.wait_for_followup(inter)
-        assert button_labels(result) == ["Retry", "Original", "Zoom out", "Echo"]
-        press = await dc.press_button(result, button_ids(result)[3])
+        assert button_labels(result) == ["Retry", "Original", "Zoom out", "Reframe", "Echo"]
+        press = await dc.press_button(result, button_ids(result)[4])
         answer = await ephemeral_answer(dc, press)
     assert answer["content"].startswith("echo 2 for ")
     assert len(gemini.requests) == 1

@@ -37,7 +37,7 @@ async def test_stale_telegram_buttons_after_forget_name_no_one_elses_result(
             await bot.reply_to(first)
             mine = tg.send_user_message(group, alice, photo=photo((200, 0, 0)), caption="/edit b")
             alices_result = bot.posted(await bot.reply_to(mine))
-            retry, original, _ = (
+            retry, original, *_ = (
                 b["callback_data"] for b in alices_result["reply_markup"]["inline_keyboard"][0]
             )
             ask = tg.send_user_message(group, alice, text="/forget")
@@ -100,7 +100,7 @@ async def test_stale_discord_buttons_after_forget_name_no_one_elses_result(
         [bobs_new] = await dc.wait_for_followup(again)
         model_calls = len(gemini.requests)
 
-        retry_id, original_id, _ = button_ids(alices_result)
+        retry_id, original_id, *_ = button_ids(alices_result)
         original = await dc.press_button(alices_result, original_id)
         refusal = await ephemeral_answer(dc, original)
         retry = await dc.press_button(alices_result, retry_id)

@@ -9,10 +9,17 @@ from pathlib import Path
 from PIL import Image
 
 from bot.app import open_engine
+from bot.capabilities import capabilities_for
 from bot.engine import Engine
-from bot.iteration import CANVAS_COLOUR, pad_to_zoom
+from bot.iteration import CANVAS_COLOUR, pad_to_ratio, pad_to_zoom
 from tests.conftest import ALICE, CHAT, RecordingOutbox, make_settings, photo, request
-from tests.discord_harness import attachment_bytes, bot_settings, button_ids, serving
+from tests.discord_harness import (
+    attachment_bytes,
+    bot_settings,
+    button_ids,
+    ephemeral_answer,
+    serving,
+)
 from tests.fakes.discord import DiscordFake
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
@@ -95,7 +102,7 @@ async def test_upscale_asks_for_the_largest_size_and_only_when_there_is_one(
     assert image_config in ({"imageSize": "4K"}, {"image_size": "4K"})
     assert "higher resolution" in (fake.requests[1].contents[-1].parts[-1].text or "")
     # Already at the largest size: no Upscale under the upscaled result.
-    assert [b.label for b in card.buttons] == ["Retry", "Original", "Zoom out"]
+    assert [b.label for b in card.buttons] == ["Retry", "Original", "Zoom out", "Reframe"]
 
 
 async def test_upscale_for_a_model_without_sizes_uses_the_configured_model(
@@ -119,7 +126,49 @@ async def test_upscale_for_a_model_without_sizes_uses_the_configured_model(
     assert reply.steps.success
 
 
-async def test_zoom_out_on_telegram_and_discord(tmp_path: Path, dc: DiscordFake) -> None:
+def test_reframe_pads_to_the_new_shape_around_the_unchanged_picture() -> None:
+    original = noisy((120, 80))
+    square = pixels(pad_to_ratio(original, "1:1"))
+    assert square.size == (120, 120)
+    assert square.crop((0, 20, 120, 100)).tobytes() == pixels(original).tobytes()
+    tall = pixels(pad_to_ratio(original, "9:16"))
+    assert tall.size == (120, 213)
+    wide = pixels(pad_to_ratio(original, "21:9"))
+    assert wide.size == (187, 80)
+
+
+async def test_reframe_offers_the_models_ratios_then_asks_for_the_one_picked(
+    tmp_path: Path,
+) -> None:
+    async with GeminiFake() as fake:
+        settings = make_settings(tmp_path / "data", fake, model="gemini-3.1-flash-image")
+        async with open_engine(settings) as engine:
+            outbox = RecordingOutbox()
+            await engine.handle(request("a cat", photo()), outbox)
+            [reframe] = [b for b in outbox.cards[-1].buttons if b.label == "Reframe"]
+            asked = RecordingReply()
+            await engine.press(reframe.payload, CHAT, ALICE, asked)
+            [(prompt, options)] = asked.choices
+            [wide] = [o for o in options if o.label == "16:9"]
+            picked = RecordingReply()
+            await engine.press(wide.payload, CHAT, ALICE, picked)
+    assert prompt == "Pick the new shape:"
+    assert [o.label for o in options] == list(
+        capabilities_for(settings.gemini.model).aspect_ratios
+    )
+    assert picked.steps.success
+    sent = fake.requests[-1]
+    config = sent.generation_config or {}
+    image_config = config.get("imageConfig") or config.get("image_config") or {}
+    assert "16:9" in image_config.values()
+    padded = pixels(sent.contents[-1].parts[0].image or b"")
+    assert abs(padded.width / padded.height - 16 / 9) < 0.02
+    assert "Reframe to 16:9" in (sent.contents[-1].parts[-1].text or "")
+
+
+async def test_zoom_out_and_reframe_on_telegram_and_discord(
+    tmp_path: Path, dc: DiscordFake
+) -> None:
     async with TelegramFake() as tg, GeminiFake() as gemini:
         alice = tg.user(1, "Alice")
         chat = tg.private_chat(alice)
@@ -128,16 +177,38 @@ async def test_zoom_out_on_telegram_and_discord(tmp_path: Path, dc: DiscordFake)
             result = bot.posted(await bot.reply_to(sent))
             tg.press_button(chat, alice, result, button(result, "Zoom out"))
             await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 2, timeout=15)
-        telegram_zoom = gemini.requests[-1]
+            tg.press_button(chat, alice, result, button(result, "Reframe"))
+            offered = await tg.wait_for_call("editMessageReplyMarkup", timeout=15)
+            result = bot.posted(offered)
+            tg.press_button(chat, alice, result, button(result, "4:3"))
+            await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 3, timeout=15)
+        telegram_zoom, telegram_reframe = gemini.requests[-2:]
         async with serving(bot_settings(tmp_path / "dc", gemini, dc)):
             inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
             [posted] = await dc.wait_for_followup(inter)
             press = await dc.press_button(posted, button_ids(posted)[2])
             [zoomed] = await dc.wait_for_followup(press)
-    for zoom in (telegram_zoom, gemini.requests[-1]):
+            discord_zoom = gemini.requests[-1]
+            press = await dc.press_button(posted, button_ids(posted)[3])
+            await ephemeral_answer(dc, press)
+            menu = press.original
+            assert menu is not None
+            [select] = [c for row in menu["components"] for c in row["components"]]
+            choice = await dc.press_button(
+                menu, select["custom_id"], component_type=3, values=["bb2:rf:2-3x2"]
+            )
+            [reframed] = await dc.wait_for_followup(choice)
+    for zoom in (telegram_zoom, discord_zoom):
         assert "Zoom out" in (zoom.contents[-1].parts[-1].text or "")
         assert zoom.contents[-1].parts[0].image is not None
-    assert tg.calls_of("sendPhoto")[-1].params["reply_parameters"]["message_id"] == (
+    assert tg.calls_of("sendPhoto")[1].params["reply_parameters"]["message_id"] == (
         sent["message_id"]
     )
-    assert attachment_bytes(dc, zoomed) == [gemini.requests[-1].result_image]
+    assert attachment_bytes(dc, zoomed) == [discord_zoom.result_image]
+    labels = [b["text"] for row in result["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels[:4] == ["Retry", "Original", "Zoom out", "Reframe"]
+    assert "4:3" in labels and "16:9" in labels
+    assert "4:3" in str(telegram_reframe.generation_config)
+    assert [o["label"] for o in select["options"]][:3] == ["1:1", "2:3", "3:2"]
+    assert "3:2" in str(gemini.requests[-1].generation_config)
+    assert attachment_bytes(dc, reframed) == [gemini.requests[-1].result_image]

@@ -19,7 +19,7 @@ from adapters.discord.outbox import NO_PINGS, ChannelOutbox
 from adapters.discord.parsing import PLATFORM
 from adapters.discord.presses import PressRouter
 from adapters.discord.steps import InteractionSteps
-from adapters.discord.views import ActionButton, PressHandler, is_our_button
+from adapters.discord.views import ActionButton, ActionChoice, PressHandler, is_our_button
 from bot import messages
 from bot.engine_port import EnginePort
 from bot.request import ChatKey
@@ -153,7 +153,7 @@ class BananaClient(discord.Client):
     async def setup_hook(self) -> None:
         # Logged in, gateway not connected yet: no event runs, so no step is in flight.
         register_commands(self.tree, self._steps, self._chat_commands)
-        self.add_dynamic_items(ActionButton)
+        self.add_dynamic_items(ActionButton, ActionChoice)
         try:
             synced = await self.tree.sync()
         except discord.HTTPException:

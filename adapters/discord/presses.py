@@ -17,6 +17,8 @@ from adapters.discord.boundary import Guard, answer
 from adapters.discord.placement import deferred_outbox
 from adapters.discord.posts import Upload, human_size
 from adapters.discord.scope import Scope, interaction_scope
+from adapters.discord.views import choice_view
+from bot.actions import Button
 from bot.delivery import Outbox
 from bot.engine_port import EnginePort
 from bot.outcome import ResultImage, file_names
@@ -65,6 +67,10 @@ class DiscordPress:
             await self._interaction.edit_original_response(content=text, view=None)
         else:
             await self._interaction.response.edit_message(content=text, view=None)
+
+    async def choose(self, prompt: str, options: Sequence[Button]) -> None:
+        view = choice_view(prompt, options)
+        await self._interaction.response.send_message(prompt, view=view, ephemeral=True)
 
     async def presser_is_chat_admin(self) -> bool:
         # Those who may remove anyone's messages here may stop anyone's step.

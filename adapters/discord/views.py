@@ -8,6 +8,7 @@ payload is the button's custom id, so a click needs no memory: after a restart
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,8 +27,12 @@ _STYLES = {
 
 
 def is_our_button(custom_id: str) -> bool:
-    """Whether a clicked custom id is an action payload (of this or an earlier version)."""
-    return re.fullmatch(PAYLOAD_REGEX, custom_id) is not None
+    """Whether a clicked custom id is an action payload (of this or an earlier version), or
+    one of our choice menus."""
+    return (
+        re.fullmatch(PAYLOAD_REGEX, custom_id) is not None
+        or re.fullmatch(rf"{CHOICE_PREFIX}\w+", custom_id) is not None
+    )
 
 
 class PressHandler(Protocol):
@@ -71,6 +76,47 @@ class ActionButton(discord.ui.DynamicItem[UiButton], template=rf"(?P<payload>{PA
         if not isinstance(client, PressHost):
             raise TypeError(f"{type(client).__name__} does not handle action buttons")
         await client.presses.press(interaction, self.payload)
+
+
+UiSelect = discord.ui.Select[discord.ui.View]
+CHOICE_PREFIX = "bbpick:"  # a select menu whose option values are action payloads
+MAX_OPTIONS = 25  # Discord's limit per select menu
+
+
+class ActionChoice(discord.ui.DynamicItem[UiSelect], template=rf"{CHOICE_PREFIX}(?P<key>\w+)"):
+    """A select menu of core action payloads; picking one runs it, after a restart too."""
+
+    def __init__(self, key: str, prompt: str = "…", options: Sequence[Button] = ()) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"{CHOICE_PREFIX}{key}",
+                placeholder=prompt[:150],
+                options=[
+                    discord.SelectOption(label=o.label[:100], value=o.payload)
+                    for o in options[:MAX_OPTIONS]
+                ]
+                or [discord.SelectOption(label="…")],
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ActionChoice:
+        return cls(match["key"])
+
+    async def callback(self, interaction: Interaction) -> None:
+        client = interaction.client
+        if not isinstance(client, PressHost):
+            raise TypeError(f"{type(client).__name__} does not handle action choices")
+        await client.presses.press(interaction, self.item.values[0])
+
+
+def choice_view(prompt: str, options: Sequence[Button]) -> discord.ui.View:
+    """`options` as one select menu (at most 25) that keeps working after a restart."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ActionChoice(secrets.token_hex(8), prompt, options))
+    return view
 
 
 def action_view(buttons: Sequence[Button]) -> discord.ui.View | None:

@@ -6,14 +6,24 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from telegram import Bot, CallbackQuery, Message, ReplyParameters
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+)
 from telegram.error import TelegramError
 
 from adapters.telegram.outbox import Place, TelegramOutbox, place_of
 from adapters.telegram.sending import ChatActions, answer_query, call
+from bot.actions import Button
 from bot.outcome import ResultImage, file_names
 
 log = logging.getLogger(__name__)
+
+CHOICES_PER_ROW = 5  # short labels (aspect ratios) fit five to a row
 
 
 def place_for_button(query: CallbackQuery) -> Place:
@@ -95,6 +105,25 @@ class TelegramPress:
                 ),
                 what="sendDocument",
             )
+
+    async def choose(self, prompt: str, options: Sequence[Button]) -> None:
+        # The choices join the pressed message's keyboard; pressed again, they are replaced.
+        await answer_query(self._query, prompt)
+        self._answered = True
+        message = self._query.message
+        markup = message.reply_markup if isinstance(message, Message) else None
+        payloads = {o.payload for o in options}
+        rows = [
+            list(row)
+            for row in (markup.inline_keyboard if markup else ())
+            if not any(b.callback_data in payloads for b in row)
+        ]
+        chosen = [InlineKeyboardButton(o.label, callback_data=o.payload) for o in options]
+        rows += [chosen[i : i + CHOICES_PER_ROW] for i in range(0, len(chosen), CHOICES_PER_ROW)]
+        try:
+            await self._query.edit_message_reply_markup(InlineKeyboardMarkup(rows))
+        except TelegramError as exc:
+            log.info("telegram: could not offer a choice: %s", exc)
 
     async def presser_is_chat_admin(self) -> bool:
         return await self._chat_admin()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.actions import Button
 from bot.cards import Card
 from bot.config import Section, Settings
 from bot.delivery import Outbox
@@ -103,6 +104,14 @@ class TinyPressReply:
 
     async def replace(self, text: str) -> None:
         emit({"replace": text})
+
+    async def choose(self, prompt: str, options: Sequence[Button]) -> None:
+        emit(
+            {
+                "choose": prompt,
+                "options": [{"label": o.label, "payload": o.payload} for o in options],
+            }
+        )
 
     async def presser_is_chat_admin(self) -> bool:
         return False  # one chat, one person: nobody administers anyone
