@@ -8,19 +8,18 @@ The jobs around a step live in their own modules: `intake` (images), `chat_setti
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from bot import messages
 from bot.actions import Action, ActionRegistry, Audience, PressContext, PressReply, unpack
+from bot.answering import Answering, ImageModel
 from bot.cards import Card
 from bot.chat_settings import ChatSettings
 from bot.config import Settings
 from bot.delivery import Delivery, Outbox
-from bot.errors import AccessDenied, BotError, InputRejected, ModelError
+from bot.errors import AccessDenied, BotError, InputRejected
 from bot.explain import failure_for, usage_text
 from bot.housekeeping import Housekeeping, OutboxFactory
 from bot.images import ImageLimits
@@ -29,43 +28,22 @@ from bot.iteration import Builder
 from bot.iteration_actions import iteration_actions
 from bot.limits import AccessPolicy, ModelGate
 from bot.lineage import (
-    ContextBudget,
-    ContextTurn,
     ImageRef,
     Part,
     Role,
     Turn,
     TurnStatus,
-    plan_context,
 )
-from bot.model import GenerationSettings, ImageLoader, ModelAnswer, OnThought
-from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
-from bot.progress import StatusPacer, StepStatus
+from bot.model import GenerationSettings
+from bot.outcome import Failure, FailureKind, Outcome, ResultImage
 from bot.quotas import Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
-from bot.running import RunningCalls
-from bot.standard_actions import FORGET, STANDARD_ACTIONS, STOP
+from bot.standard_actions import FORGET, STANDARD_ACTIONS
 from bot.store import Store
 
 __all__ = ["Engine", "ImageModel", "Outbox", "failure_for"]
 
 log = logging.getLogger(__name__)
-
-
-class ImageModel(Protocol):
-    """The model port: the core's context plan in, the core's answer out (no SDK types)."""
-
-    async def generate(
-        self,
-        turns: Sequence[ContextTurn],
-        load: ImageLoader,
-        wanted: GenerationSettings,
-        on_thought: OnThought | None = None,
-    ) -> ModelAnswer:
-        """Answer the plan's turns; raise `ModelError` when the model cannot answer.
-
-        With `on_thought`, hand over the model's thoughts (drafts) as they arrive.
-        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +85,14 @@ class Engine:
         )
         self._delivery = Delivery(store, self._actions)
         self._housekeeping = Housekeeping(store, self._chat_settings, self._delivery)
-        self._running = RunningCalls()
-        self._pacer = StatusPacer()
+        self._answering = Answering(
+            store,
+            model,
+            gate,
+            self._actions,
+            self._chat_settings.caps,
+            int(settings.gemini.context_budget_mb * 1024 * 1024),
+        )
 
     @property
     def access(self) -> AccessPolicy:
@@ -323,17 +307,18 @@ class Engine:
         Its asker may, and so may bot admins and the chat's admins (`chat_admin` asks the
         platform, only when needed). The step itself then posts "Stopped." with Retry.
         """
-        call = self._running.find(turn_id, chat)
-        if call is None:
+        calls = self._answering.running.find(turn_id, chat)
+        if not calls:
             known = await self._own_user_turn(chat, turn_id) is not None
             return "stop_too_late" if known else "unknown_result"
         if not (
-            call.author_id == author.user_id
+            calls[0].author_id == author.user_id
             or self._access.is_admin(chat, author)
             or await chat_admin()
         ):
             return "stop_not_yours"
-        call.stop()
+        for call in calls:
+            call.stop()
         return None
 
     async def new_session(self, chat: ChatKey) -> None:
@@ -456,109 +441,14 @@ class Engine:
         notes: tuple[str, ...],
         preloaded: dict[ImageRef, bytes],
     ) -> Outcome:
-        caps = self._chat_settings.caps(wanted.model)
-        path = await self._store.path(user_turn.parent_id) if user_turn.parent_id else []
-        budget = ContextBudget(
-            max_images=caps.max_input_images,
-            max_bytes=int(self._settings.gemini.context_budget_mb * 1024 * 1024),
-        )
-        plan = plan_context(path, user_turn.parts, budget)
-
-        async def load(ref: ImageRef) -> bytes:
-            cached = preloaded.get(ref)
-            return cached if cached is not None else await self._store.read_image(ref)
-
-        stop = self._actions.button(STOP, user_turn.id, locale)
-        status = StepStatus(outbox, self._pacer, chat, stop, locale)
-        on_thought = status.thought if wanted.thoughts else None
-
-        async def call() -> ModelAnswer:
-            async with self._gate.slot(status.queued):
-                return await self._model.generate(plan.turns, load, wanted, on_thought)
-
-        # Its own task, so that Stop cancels the call and nothing else of the step.
-        task = asyncio.create_task(call(), name=f"model-call-{user_turn.id}")
+        status = self._answering.status(outbox, chat, user_turn, locale)
         try:
-            with self._running.register(user_turn.id, chat, author.user_id, task) as running:
-                try:
-                    answer = await task
-                finally:
-                    await status.aclose()  # no status update may follow the outcome
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if not running.stopped or (current is not None and current.cancelling()):
-                raise  # shutdown, not Stop: the turn stays pending and is announced later
-            log.info("turn %d (lineage %d): stopped", user_turn.id, user_turn.lineage_id)
-            await self._store.set_status(user_turn.id, TurnStatus.FAILED, "stopped")
-            stopped = Failure(
-                FailureKind.STOPPED, messages.text("stopped", locale), user_turn.id, retryable=True
+            outcome = await self._answering.answer(
+                chat, author, user_turn, wanted, status, locale, notes, preloaded
             )
-            return await self._deliver(chat, outbox, stopped, locale)
-        except ModelError as exc:
-            log.warning(
-                "turn %d (lineage %d): model failed: %s: %s",
-                user_turn.id,
-                user_turn.lineage_id,
-                type(exc).__name__,
-                exc,
-            )
-            await self._store.set_status(user_turn.id, TurnStatus.FAILED, type(exc).__name__)
-            return await self._fail(chat, outbox, exc, locale, user_turn.id)
-        except Exception:
-            log.exception("turn %d (lineage %d): step failed", user_turn.id, user_turn.lineage_id)
-            await self._store.set_status(user_turn.id, TurnStatus.FAILED, "internal")
-            failure = Failure(
-                FailureKind.INTERNAL,
-                messages.text("internal_error", locale),
-                user_turn.id,
-                retryable=True,
-            )
-            return await self._deliver(chat, outbox, failure, locale)
-
-        parts = [
-            Part(
-                text=p.text,
-                image=await self._store.put_image(p.image, p.mime_type or "image/png")
-                if p.image is not None
-                else None,
-                thought=p.thought,
-                raw=p.raw,
-            )
-            for p in answer.parts
-        ]
-        model_turn = await self._store.add_model_turn(
-            chat, user_turn, wanted.model, parts, answer.usage, author.user_id
-        )
-        log.info(
-            "turn %d answered by turn %d (%d images, %d tokens%s)",
-            user_turn.id,
-            model_turn.id,
-            answer.usage.images,
-            answer.usage.total_tokens,
-            ", rebased" if plan.rebased else "",
-        )
-        images = tuple(
-            ResultImage(p.image, p.mime_type or "image/png")
-            for p in answer.images
-            if p.image is not None
-        )
-        shown_text = (
-            answer.text if images else messages.text("text_only", locale, text=answer.text)
-        )
-        if plan.rebased:
-            notes += (messages.text("done_note_rebased", locale),)
-        success = Success(
-            user_turn.id,
-            model_turn.id,
-            images,
-            shown_text,
-            notes,
-            plan.rebased,
-            answer.sources,
-            wanted.model,
-            wanted.image_size,
-        )
-        return await self._deliver(chat, outbox, success, locale)
+        finally:
+            await status.aclose()  # no status update may follow the outcome
+        return await self._deliver(chat, outbox, outcome, locale)
 
     async def _deliver(
         self, chat: ChatKey, outbox: Outbox, outcome: Outcome, locale: str | None

@@ -27,30 +27,31 @@ class RunningCall:
 
 
 class RunningCalls:
-    """The calls of this process; a step is registered for exactly as long as its call runs."""
+    """The calls of this process, by the user turn they answer (Variations run several)."""
 
     def __init__(self) -> None:
-        self._by_turn: dict[int, RunningCall] = {}
+        self._by_turn: dict[int, list[RunningCall]] = {}
 
     @contextmanager
     def register(
         self, user_turn_id: int, chat: ChatKey, author_id: str, task: asyncio.Task[Any]
     ) -> Iterator[RunningCall]:
-        """Make `task` stoppable as the call answering `user_turn_id` while the block runs."""
+        """Make `task` stoppable as a call answering `user_turn_id` while the block runs."""
         call = RunningCall(chat, author_id, task)
-        self._by_turn[user_turn_id] = call
+        self._by_turn.setdefault(user_turn_id, []).append(call)
         try:
             yield call
         finally:
-            if self._by_turn.get(user_turn_id) is call:
+            calls = self._by_turn[user_turn_id]
+            calls.remove(call)
+            if not calls:
                 del self._by_turn[user_turn_id]
 
-    def find(self, user_turn_id: int, chat: ChatKey) -> RunningCall | None:
-        """The running call for `user_turn_id`, if it runs in `chat`."""
-        call = self._by_turn.get(user_turn_id)
-        if call is None or (call.chat.platform, call.chat.chat_id) != (
-            chat.platform,
-            chat.chat_id,
-        ):
-            return None
-        return call
+    def find(self, user_turn_id: int, chat: ChatKey) -> list[RunningCall]:
+        """The running calls answering `user_turn_id` in `chat`."""
+        where = (chat.platform, chat.chat_id)
+        return [
+            call
+            for call in self._by_turn.get(user_turn_id, ())
+            if (call.chat.platform, call.chat.chat_id) == where
+        ]
