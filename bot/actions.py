@@ -203,7 +203,7 @@ def offer_retry(outcome: Outcome) -> str | None:
 
 
 def offer_original(outcome: Outcome) -> str | None:
-    """Original: results that have images."""
-    if isinstance(outcome, Success) and outcome.images:
+    """Original: results that have images (one answer; Variations are replied to instead)."""
+    if isinstance(outcome, Success) and outcome.images and not outcome.variants:
         return str(outcome.model_turn_id)
     return None

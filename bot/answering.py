@@ -86,8 +86,14 @@ class Answering:
         locale: str | None,
         notes: tuple[str, ...] = (),
         preloaded: dict[ImageRef, bytes] | None = None,
+        *,
+        mark_failed: bool = True,
     ) -> Outcome:
-        """Answer `user_turn` once; the outcome is stored but not delivered."""
+        """Answer `user_turn` once; the outcome is stored but not delivered.
+
+        A failure marks the turn failed unless `mark_failed` is False (a Variation of a turn
+        that has its answer already).
+        """
         caps = self._caps(wanted.model)
         path = await self._store.path(user_turn.parent_id) if user_turn.parent_id else []
         budget = ContextBudget(max_images=caps.max_input_images, max_bytes=self._budget_bytes)
@@ -108,7 +114,7 @@ class Answering:
             answer = await self._stoppable(call, chat, author, user_turn)
         except _Stopped:
             log.info("turn %d (lineage %d): stopped", user_turn.id, user_turn.lineage_id)
-            await self._store.set_status(user_turn.id, TurnStatus.FAILED, "stopped")
+            await self._failed(user_turn, "stopped", mark_failed)
             text = messages.text("stopped", locale)
             return Failure(FailureKind.STOPPED, text, user_turn.id, retryable=True)
         except ModelError as exc:
@@ -119,11 +125,11 @@ class Answering:
                 type(exc).__name__,
                 exc,
             )
-            await self._store.set_status(user_turn.id, TurnStatus.FAILED, type(exc).__name__)
+            await self._failed(user_turn, type(exc).__name__, mark_failed)
             return failure_for(exc, locale, user_turn.id)
         except Exception:
             log.exception("turn %d (lineage %d): step failed", user_turn.id, user_turn.lineage_id)
-            await self._store.set_status(user_turn.id, TurnStatus.FAILED, "internal")
+            await self._failed(user_turn, "internal", mark_failed)
             text = messages.text("internal_error", locale)
             return Failure(FailureKind.INTERNAL, text, user_turn.id, retryable=True)
         if plan.rebased:
@@ -131,6 +137,10 @@ class Answering:
         return await self._store_answer(
             chat, author, user_turn, wanted, answer, notes, locale, rebased=plan.rebased
         )
+
+    async def _failed(self, user_turn: Turn, why: str, mark: bool) -> None:
+        if mark:
+            await self._store.set_status(user_turn.id, TurnStatus.FAILED, why)
 
     async def _stoppable(
         self,

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from bot.actions import ActionRegistry
 from bot.cards import Card, card_for
-from bot.outcome import Outcome
+from bot.outcome import Outcome, Success
 from bot.request import ChatKey
 from bot.store import Store
 
@@ -32,6 +32,8 @@ class Outbox(Protocol):
 
         MUST render every button of the card (the adapter needs no knowledge of actions).
         Ids returned are linked to the card's turn, so replies to them continue the lineage.
+        When each of several images is posted as a message of its own (an album), their ids
+        MUST come first, in the images' order: each is linked to its own variant.
         A status message shown for the step MUST NOT stay behind as it was: it is removed
         after the card is posted, or becomes the card's first message.
         """
@@ -63,6 +65,20 @@ class Delivery:
             # The turn is stored either way; the adapter's own error boundary reports details.
             log.exception("could not deliver %s", type(outcome).__name__)
             return outcome
-        if card.turn_id is not None and posted:
+        if isinstance(outcome, Success) and outcome.variants and posted:
+            await self._link_variants(chat, posted, outcome.variants)
+        elif card.turn_id is not None and posted:
             await self._store.link(chat, posted, card.turn_id)
         return outcome
+
+    async def _link_variants(
+        self, chat: ChatKey, posted: Sequence[str], variants: Sequence[int]
+    ) -> None:
+        """One message per image: each to its variant; a message for all: to the first."""
+        rest = posted
+        if len(posted) >= len(variants):
+            for message_id, variant in zip(posted, variants, strict=False):
+                await self._store.link(chat, [message_id], variant)
+            rest = posted[len(variants) :]
+        if rest:
+            await self._store.link(chat, rest, variants[0])

@@ -8,8 +8,10 @@ The jobs around a step live in their own modules: `intake` (images), `chat_setti
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot import messages
@@ -35,7 +37,7 @@ from bot.lineage import (
     TurnStatus,
 )
 from bot.model import GenerationSettings
-from bot.outcome import Failure, FailureKind, Outcome, ResultImage
+from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
 from bot.standard_actions import FORGET, STANDARD_ACTIONS
@@ -44,6 +46,29 @@ from bot.store import Store
 __all__ = ["Engine", "ImageModel", "Outbox", "failure_for"]
 
 log = logging.getLogger(__name__)
+
+
+def gathered(outcomes: Sequence[Outcome], locale: str | None) -> Outcome:
+    """Several answers to one turn as one outcome: the images of those that succeeded, each
+    with its model turn, and a note naming the ones that did not."""
+    succeeded = [o for o in outcomes if isinstance(o, Success) and o.images]
+    if not succeeded:
+        failed = [o for o in outcomes if isinstance(o, Failure)]
+        return failed[0] if failed else outcomes[0]
+    notes = tuple(
+        messages.text("variation_failed", locale, number=n, reason=o.message)
+        for n, o in enumerate(outcomes, start=1)
+        if isinstance(o, Failure)
+    )
+    first = succeeded[0]
+    return dataclasses.replace(
+        first,
+        images=tuple(image for o in succeeded for image in o.images[-1:]),
+        text=messages.text("variations_text", locale, count=len(succeeded)),
+        notes=notes,
+        variants=tuple(o.model_turn_id for o in succeeded),
+        sources=(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +288,43 @@ class Engine:
                 return await self._answer(
                     chat, author, user_turn, follow.wanted, outbox, locale, (), preloaded
                 )
+        except BotError as exc:
+            return await self._fail(chat, outbox, exc, locale, None)
+
+    async def variations(
+        self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox
+    ) -> Outcome:
+        """Answer the instruction behind result `turn_id` again, several times at once.
+
+        The images are reserved up front; the answers run in parallel under the model gate
+        and are posted together, each linked to its own model turn. Only successes count.
+        """
+        locale = await self._chat_settings.locale(chat, author)
+        count = self._settings.iteration.variations
+        try:
+            if not self._access.allows(chat, author):
+                raise AccessDenied(author.user_id)
+            async with self._quotas.reserve(chat, author, images=count):
+                user_turn = await self._own_user_turn(chat, turn_id)
+                if user_turn is None or user_turn.status is TurnStatus.DRAFT:
+                    failure = Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
+                    return await self._deliver(chat, outbox, failure, locale)
+                wanted = await self._chat_settings.generation(chat, GenerationOptions())
+                # One status for them all: drafts of several answers would only confuse.
+                wanted = dataclasses.replace(wanted, thoughts=False)
+                status = self._answering.status(outbox, chat, user_turn, locale)
+                try:
+                    outcomes = await asyncio.gather(
+                        *(
+                            self._answering.answer(
+                                chat, author, user_turn, wanted, status, locale, mark_failed=False
+                            )
+                            for _ in range(count)
+                        )
+                    )
+                finally:
+                    await status.aclose()
+                return await self._deliver(chat, outbox, gathered(outcomes, locale), locale)
         except BotError as exc:
             return await self._fail(chat, outbox, exc, locale, None)
 

@@ -45,7 +45,12 @@ def failure_for(exc: BotError, locale: str | None, user_turn_id: int | None) -> 
     t = messages.text
     if isinstance(exc, QuotaExceeded):
         hours, minutes = until(exc.resets_at)
-        message = t(f"quota_{exc.scope}", locale, limit=exc.limit, hours=hours, minutes=minutes)
+        if exc.left > 0:  # some left, fewer than asked: say how many
+            message = t("quota_fewer_left", locale, wanted=exc.wanted, left=exc.left)
+        else:
+            message = t(
+                f"quota_{exc.scope}", locale, limit=exc.limit, hours=hours, minutes=minutes
+            )
         return Failure(FailureKind.QUOTA, message, error=exc)
     if isinstance(exc, AccessDenied):
         return Failure(FailureKind.ACCESS, t("access_denied", locale), error=exc)

@@ -1,4 +1,4 @@
-"""The one-tap next steps under every image result: Zoom out, Reframe and Upscale.
+"""The one-tap next steps under every image result: Variations, Zoom out, Reframe, Upscale.
 
 Each press makes an ordinary turn in the result's lineage (see `bot.iteration`), answered as a
 reply under the result.
@@ -60,10 +60,26 @@ async def _reframe(engine: Engine, press: PressContext, arg: str) -> None:
 
 
 def _offer_images(outcome: Outcome) -> str | None:
-    """Results with a picture."""
+    """Results with one picture (under Variations, reply to the one to go on from)."""
+    if isinstance(outcome, Success) and outcome.images and not outcome.variants:
+        return str(outcome.model_turn_id)
+    return None
+
+
+def _offer_variations(outcome: Outcome) -> str | None:
+    """Every result with a picture, Variations too (more of them)."""
     if isinstance(outcome, Success) and outcome.images:
         return str(outcome.model_turn_id)
     return None
+
+
+async def _variations(engine: Engine, press: PressContext, arg: str) -> None:
+    """Several new answers to the result's instruction, posted together."""
+    if not arg.isdigit():
+        await press.reply.notify(messages.text("unknown_result", press.locale))
+        return
+    await press.reply.acknowledge()
+    await engine.variations(press.chat, press.author, int(arg), await press.reply.outbox())
 
 
 def _offer_upscale(settings: Settings) -> Offer:
@@ -72,7 +88,7 @@ def _offer_upscale(settings: Settings) -> Offer:
 
     def offer(outcome: Outcome) -> str | None:
         """Results with a picture, when a larger size than theirs is to be had."""
-        if not isinstance(outcome, Success) or not outcome.images or not outcome.model:
+        if _offer_images(outcome) is None or not isinstance(outcome, Success):
             return None
         asked = GenerationSettings(outcome.model, image_size=outcome.image_size)
         if larger_size(asked, capabilities_for(outcome.model)) is not None or (
@@ -90,9 +106,17 @@ REFRAME = Action(
 
 
 def iteration_actions(settings: Settings) -> tuple[Action, ...]:
-    """Zoom out, Reframe and Upscale, as this configuration offers them."""
+    """Variations, Zoom out, Reframe and Upscale, as this configuration offers them."""
     upscale = upscaler(settings.iteration.upscale_model, settings.iteration.upscale_size)
     return (
+        Action(
+            "variations",
+            "v",
+            "variations_button",
+            _variations,
+            emoji="\N{GAME DIE}",
+            offer=_offer_variations,
+        ),
         Action(
             "zoom_out",
             "z",

@@ -60,6 +60,8 @@ class Success:
     sources: tuple[Source, ...] = ()  # Google Search results the answer is grounded in
     model: str = ""  # the model asked, and the size (None: its default), for next steps
     image_size: str | None = None
+    # Variations: the model turn of each image, in order (several answers to one turn).
+    variants: tuple[int, ...] = ()
 
 
 class FailureKind(enum.StrEnum):

@@ -27,11 +27,15 @@ Key = tuple[str, str]  # (platform, user id or pool id)
 class QuotaExceeded(BotError):
     """A daily limit or the in-flight limit is reached."""
 
-    def __init__(self, scope: str, limit: int, resets_at: datetime) -> None:
+    def __init__(
+        self, scope: str, limit: int, resets_at: datetime, *, wanted: int = 1, left: int = 0
+    ) -> None:
         super().__init__(f"{scope} quota of {limit} reached")
         self.scope = scope  # "user" | "chat" | "inflight"
         self.limit = limit
         self.resets_at = resets_at
+        self.wanted = wanted  # images the step asked for (Variations ask for several)
+        self.left = left  # images left today, when fewer than wanted but some
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,23 +90,27 @@ class Quotas:
         return [(self._inflight, user), (self._reserved_users, user), (self._reserved_pools, pool)]
 
     @asynccontextmanager
-    async def reserve(self, chat: ChatKey, author: Author) -> AsyncIterator[None]:
-        """Hold one image of today's quotas for the step run inside, or raise `QuotaExceeded`."""
+    async def reserve(self, chat: ChatKey, author: Author, images: int = 1) -> AsyncIterator[None]:
+        """Hold `images` of today's quotas for the step run inside, or raise `QuotaExceeded`."""
         if self._access.is_admin(chat, author):
             yield
             return
         async with self._lock:  # check-then-hold must not interleave with another check
             self._check_inflight(chat, author)
             if self._settings.daily_images_per_user or self._settings.daily_images_per_chat:
-                await self._check_daily(chat, author)
-            held = self._counters(chat, author)
-            for counter, key in held:
-                counter[key] += 1
+                await self._check_daily(chat, author, images)
+            # One request in flight, however many images it asks for.
+            held = [
+                (c, k, 1 if c is self._inflight else images)
+                for c, k in self._counters(chat, author)
+            ]
+            for counter, key, count in held:
+                counter[key] += count
         try:
             yield
         finally:
-            for counter, key in held:
-                counter[key] -= 1
+            for counter, key, count in held:
+                counter[key] -= count
                 if counter[key] <= 0:
                     del counter[key]
 
@@ -111,12 +119,14 @@ class Quotas:
         if self._inflight[(chat.platform, author.user_id)] >= limit:
             raise QuotaExceeded("inflight", limit, day_bounds()[1])
 
-    async def _check_daily(self, chat: ChatKey, author: Author) -> None:
+    async def _check_daily(self, chat: ChatKey, author: Author, images: int) -> None:
         status = await self.status(chat, author)
         user_limit, pool_limit = status.user_limit, status.pool_limit
         reserved_user = self._reserved_users[(chat.platform, author.user_id)]
         reserved_pool = self._reserved_pools[(chat.platform, chat.pool)]
-        if user_limit and status.user_used + reserved_user >= user_limit:
-            raise QuotaExceeded("user", user_limit, status.resets_at)
-        if pool_limit and status.pool_used + reserved_pool >= pool_limit:
-            raise QuotaExceeded("chat", pool_limit, status.resets_at)
+        if user_limit and status.user_used + reserved_user + images > user_limit:
+            left = max(0, user_limit - status.user_used - reserved_user)
+            raise QuotaExceeded("user", user_limit, status.resets_at, wanted=images, left=left)
+        if pool_limit and status.pool_used + reserved_pool + images > pool_limit:
+            left = max(0, pool_limit - status.pool_used - reserved_pool)
+            raise QuotaExceeded("chat", pool_limit, status.resets_at, wanted=images, left=left)

@@ -127,6 +127,11 @@ class RecordingOutbox:
         return self.last
 
 
+# The buttons under a one-image result, as a model without sizes offers them; with sizes,
+# Upscale follows.
+RESULT_ACTIONS = ["Retry", "Original", "Variations", "Zoom out", "Reframe"]
+SIZED_RESULT_ACTIONS = [*RESULT_ACTIONS, "Upscale"]
+
 # Message ids only need to be unique within a chat; one counter serves every test.
 _ids = itertools.count(1)
 CHAT = ChatKey("test", "chat-1")

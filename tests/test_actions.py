@@ -109,10 +109,17 @@ def test_registry_refuses_a_code_twice() -> None:
 def test_cards_offer_retry_and_original_as_the_outcome_allows(engine: Engine) -> None:
     image = ResultImage(photo(), "image/jpeg")
     with_image = engine.card(Success(1, 2, (image,), "here"), "en")
-    assert [b.label for b in with_image.buttons] == ["Retry", "Original", "Zoom out", "Reframe"]
+    assert [b.label for b in with_image.buttons] == [
+        "Retry",
+        "Original",
+        "Variations",
+        "Zoom out",
+        "Reframe",
+    ]
     assert [unpack(b.payload) for b in with_image.buttons] == [
         unpack("r:2"),
         unpack("o:2"),
+        unpack("bb2:v:2"),
         unpack("bb2:z:2"),
         unpack("bb2:rf:2"),
     ]

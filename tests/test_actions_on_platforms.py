@@ -12,7 +12,7 @@ from bot import messages
 from bot.actions import Action, PressContext
 from bot.engine import Engine
 from bot.outcome import Outcome, Success
-from tests.conftest import photo
+from tests.conftest import RESULT_ACTIONS, photo
 from tests.discord_harness import (
     attachment_bytes,
     bot_settings,
@@ -66,8 +66,8 @@ async def test_an_action_declared_in_the_core_is_pressed_on_discord(
         engine.actions.register(ECHO)
         inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
         [result] = await dc.wait_for_followup(inter)
-        assert button_labels(result) == ["Retry", "Original", "Zoom out", "Reframe", "Echo"]
-        press = await dc.press_button(result, button_ids(result)[4])
+        assert button_labels(result) == [*RESULT_ACTIONS, "Echo"]
+        press = await dc.press_button(result, button_ids(result)[5])
         answer = await ephemeral_answer(dc, press)
     assert answer["content"].startswith("echo 2 for ")
     assert len(gemini.requests) == 1

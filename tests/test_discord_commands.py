@@ -12,6 +12,7 @@ from adapters.discord.steps import matching_choices
 from bot.config import AccessSettings
 from bot.engine import Engine
 from bot.request import ChatKey
+from tests.conftest import RESULT_ACTIONS
 from tests.discord_harness import (
     attachment_bytes,
     bot_messages,
@@ -49,8 +50,8 @@ async def test_edit_defers_then_follows_up_with_the_result_and_buttons(
     assert request.images == [red, blue]  # both attachments, in the user's order
     assert texts_of(request) == [("user", ["blend them"])]
     assert attachment_bytes(dc, result) == [request.result_image]
-    assert button_ids(result) == ["bb2:r:2", "bb2:o:2", "bb2:z:2", "bb2:rf:2"]
-    assert button_labels(result) == ["Retry", "Original", "Zoom out", "Reframe"]
+    assert button_ids(result) == ["bb2:r:2", "bb2:o:2", "bb2:v:2", "bb2:z:2", "bb2:rf:2"]
+    assert button_labels(result) == RESULT_ACTIONS
 
 
 async def test_edit_with_more_pictures_than_the_model_takes_says_what_it_used(
@@ -289,7 +290,7 @@ async def test_expired_interaction_token_falls_back_to_the_channel(
     assert [c.status for c in dc.calls_to("POST", r"^/webhooks/")] == [404]
     assert posted["content"].startswith(f"<@{dc.user_id}>")
     assert attachment_bytes(dc, posted) == [gemini.requests[0].result_image]
-    assert button_ids(posted) == ["bb2:r:2", "bb2:o:2", "bb2:z:2", "bb2:rf:2"]
+    assert button_ids(posted) == ["bb2:r:2", "bb2:o:2", "bb2:v:2", "bb2:z:2", "bb2:rf:2"]
 
 
 async def test_queue_position_is_shown_then_replaced_by_the_result(

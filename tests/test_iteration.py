@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -12,7 +15,15 @@ from bot.app import open_engine
 from bot.capabilities import capabilities_for
 from bot.engine import Engine
 from bot.iteration import CANVAS_COLOUR, pad_to_ratio, pad_to_zoom
-from tests.conftest import ALICE, CHAT, RecordingOutbox, make_settings, photo, request
+from tests.conftest import (
+    ALICE,
+    CHAT,
+    RESULT_ACTIONS,
+    RecordingOutbox,
+    make_settings,
+    photo,
+    request,
+)
 from tests.discord_harness import (
     attachment_bytes,
     bot_settings,
@@ -21,10 +32,12 @@ from tests.discord_harness import (
     serving,
 )
 from tests.fakes.discord import DiscordFake
-from tests.fakes.gemini import GeminiFake
-from tests.fakes.telegram import TelegramFake
-from tests.telegram_harness import button, running_bot, telegram_settings
+from tests.fakes.gemini import GeminiFake, Reply
+from tests.fakes.telegram import FakeChat, FakeUser, TelegramFake
+from tests.telegram_harness import RunningBot, button, running_bot, telegram_settings
 from tests.test_actions import RecordingReply
+
+Json = dict[str, Any]
 
 
 def noisy(size: tuple[int, int]) -> bytes:
@@ -38,6 +51,19 @@ def noisy(size: tuple[int, int]) -> bytes:
 def pixels(data: bytes) -> Image.Image:
     with Image.open(io.BytesIO(data)) as opened:
         return opened.convert("RGB")
+
+
+@asynccontextmanager
+async def a_telegram_result(
+    tmp_path: Path, tg: TelegramFake, gemini: GeminiFake
+) -> AsyncIterator[tuple[RunningBot, FakeChat, FakeUser, Json, Json]]:
+    """A running Telegram bot, and a result it posted in Alice's private chat."""
+    alice = tg.user(1, "Alice")
+    chat = tg.private_chat(alice)
+    async with running_bot(tg, telegram_settings(tmp_path / "tg", gemini, tg)) as bot:
+        sent = tg.send_user_message(chat, alice, photo=photo(), caption="a cat")
+        result = bot.posted(await bot.reply_to(sent))
+        yield bot, chat, alice, sent, result
 
 
 async def upscaled(engine: Engine) -> RecordingReply:
@@ -102,7 +128,13 @@ async def test_upscale_asks_for_the_largest_size_and_only_when_there_is_one(
     assert image_config in ({"imageSize": "4K"}, {"image_size": "4K"})
     assert "higher resolution" in (fake.requests[1].contents[-1].parts[-1].text or "")
     # Already at the largest size: no Upscale under the upscaled result.
-    assert [b.label for b in card.buttons] == ["Retry", "Original", "Zoom out", "Reframe"]
+    assert [b.label for b in card.buttons] == [
+        "Retry",
+        "Original",
+        "Variations",
+        "Zoom out",
+        "Reframe",
+    ]
 
 
 async def test_upscale_for_a_model_without_sizes_uses_the_configured_model(
@@ -170,26 +202,22 @@ async def test_zoom_out_and_reframe_on_telegram_and_discord(
     tmp_path: Path, dc: DiscordFake
 ) -> None:
     async with TelegramFake() as tg, GeminiFake() as gemini:
-        alice = tg.user(1, "Alice")
-        chat = tg.private_chat(alice)
-        async with running_bot(tg, telegram_settings(tmp_path / "tg", gemini, tg)) as bot:
-            sent = tg.send_user_message(chat, alice, photo=photo(), caption="a cat")
-            result = bot.posted(await bot.reply_to(sent))
+        async with a_telegram_result(tmp_path, tg, gemini) as (bot, chat, alice, sent, result):
             tg.press_button(chat, alice, result, button(result, "Zoom out"))
             await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 2, timeout=15)
             tg.press_button(chat, alice, result, button(result, "Reframe"))
             offered = await tg.wait_for_call("editMessageReplyMarkup", timeout=15)
-            result = bot.posted(offered)
-            tg.press_button(chat, alice, result, button(result, "4:3"))
+            offering = bot.posted(offered)
+            tg.press_button(chat, alice, offering, button(offering, "4:3"))
             await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == 3, timeout=15)
         telegram_zoom, telegram_reframe = gemini.requests[-2:]
         async with serving(bot_settings(tmp_path / "dc", gemini, dc)):
             inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
             [posted] = await dc.wait_for_followup(inter)
-            press = await dc.press_button(posted, button_ids(posted)[2])
+            press = await dc.press_button(posted, button_ids(posted)[3])
             [zoomed] = await dc.wait_for_followup(press)
             discord_zoom = gemini.requests[-1]
-            press = await dc.press_button(posted, button_ids(posted)[3])
+            press = await dc.press_button(posted, button_ids(posted)[4])
             await ephemeral_answer(dc, press)
             menu = press.original
             assert menu is not None
@@ -201,14 +229,92 @@ async def test_zoom_out_and_reframe_on_telegram_and_discord(
     for zoom in (telegram_zoom, discord_zoom):
         assert "Zoom out" in (zoom.contents[-1].parts[-1].text or "")
         assert zoom.contents[-1].parts[0].image is not None
-    assert tg.calls_of("sendPhoto")[1].params["reply_parameters"]["message_id"] == (
-        sent["message_id"]
+    assert (
+        tg.calls_of("sendPhoto")[1].params["reply_parameters"]["message_id"]
+        == (sent["message_id"])
     )
     assert attachment_bytes(dc, zoomed) == [discord_zoom.result_image]
-    labels = [b["text"] for row in result["reply_markup"]["inline_keyboard"] for b in row]
-    assert labels[:4] == ["Retry", "Original", "Zoom out", "Reframe"]
+    labels = [b["text"] for row in offering["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels[:5] == RESULT_ACTIONS
     assert "4:3" in labels and "16:9" in labels
     assert "4:3" in str(telegram_reframe.generation_config)
     assert [o["label"] for o in select["options"]][:3] == ["1:1", "2:3", "3:2"]
     assert "3:2" in str(gemini.requests[-1].generation_config)
     assert attachment_bytes(dc, reframed) == [gemini.requests[-1].result_image]
+
+
+async def test_variations_answer_the_same_turn_in_parallel_and_charge_only_successes(
+    tmp_path: Path,
+) -> None:
+    async with GeminiFake() as fake:
+        settings = make_settings(tmp_path / "data", fake)
+        async with open_engine(settings) as engine:
+            outbox = RecordingOutbox()
+            await engine.handle(request("a cat", photo()), outbox)
+            [variations] = [b for b in outbox.cards[-1].buttons if b.label == "Variations"]
+            fake.script(Reply.image(), Reply.finish("IMAGE_SAFETY"), Reply.image())
+            reply = RecordingReply()
+            await engine.press(variations.payload, CHAT, ALICE, reply)
+            usage = await engine.quota_status(CHAT, ALICE)
+    card = reply.steps.cards[-1]
+    gathered = reply.steps.success
+    assert len(fake.requests) == 4
+    # Every variant answers the same user turn, with the same history.
+    assert all(r.contents == fake.requests[1].contents for r in fake.requests[2:])
+    assert fake.requests[1].contents == fake.requests[0].contents
+    assert len(card.images) == 2 and len(gathered.variants) == 2
+    assert card.text == "2 variations. Reply to one to continue from it."
+    [note] = card.notes
+    assert note.startswith("Variation ") and "safety" in note
+    assert [b.label for b in card.buttons] == ["Retry", "Variations"]
+    assert usage.user_used == 3  # the first result and two variants; the refusal is free
+
+
+async def test_variations_are_refused_whole_when_fewer_images_are_left(tmp_path: Path) -> None:
+    async with GeminiFake() as fake:
+        settings = make_settings(tmp_path / "data", fake)
+        settings = dataclasses.replace(
+            settings, limits=dataclasses.replace(settings.limits, daily_images_per_user=3)
+        )
+        async with open_engine(settings) as engine:
+            outbox = RecordingOutbox()
+            await engine.handle(request("a cat", photo()), outbox)
+            [variations] = [b for b in outbox.cards[-1].buttons if b.label == "Variations"]
+            reply = RecordingReply()
+            await engine.press(variations.payload, CHAT, ALICE, reply)
+    assert reply.steps.failure.message == ("That needs 3 images; there are 2 left for today.")
+    assert len(fake.requests) == 1
+
+
+async def test_variations_on_telegram_are_an_album_each_photo_its_own_lineage(
+    tmp_path: Path, dc: DiscordFake
+) -> None:
+    async with TelegramFake() as tg, GeminiFake() as gemini:
+        async with a_telegram_result(tmp_path, tg, gemini) as (bot, chat, alice, sent, result):
+            tg.press_button(chat, alice, result, button(result, "Variations"))
+            album = await tg.wait_for_call("sendMediaGroup", timeout=15)
+            actions = await bot.reply_to(bot.posted(album), "sendMessage", linked=True)
+            second = album.response[1]
+            await bot.linked(second)
+            reply = tg.send_user_message(chat, alice, text="now in blue", reply_to=second)
+            await bot.reply_to(reply)
+        variants = {r.result_image for r in gemini.requests[1:4]}
+        async with serving(bot_settings(tmp_path / "dc", gemini, dc)):
+            inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
+            [posted] = await dc.wait_for_followup(inter)
+            press = await dc.press_button(posted, button_ids(posted)[2])
+            [together] = await dc.wait_for_followup(press)
+    assert album.params["reply_parameters"]["message_id"] == sent["message_id"]
+    assert [
+        b["text"] for row in actions.params["reply_markup"]["inline_keyboard"] for b in row
+    ] == [
+        "Retry",
+        "Variations",
+    ]
+    # The reply to the second photo continued from exactly that variant.
+    shown = album.media_bytes()
+    assert set(shown) == variants and len(shown) == 3
+    continued = gemini.requests[4]
+    assert continued.contents[-2].role == "model"
+    assert continued.contents[-2].parts[-1].image == shown[1]
+    assert len(attachment_bytes(dc, together)) == 3

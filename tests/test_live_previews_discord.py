@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import AccessSettings
+from tests.conftest import SIZED_RESULT_ACTIONS
 from tests.discord_harness import (
     attachment_bytes,
     bot_messages,
@@ -72,7 +73,7 @@ async def test_the_deferred_answer_shows_the_draft_then_becomes_the_result(
     result = inter.original
     assert result is not None
     assert attachment_bytes(dc, result) == [gemini.requests[0].response_images[-1]]
-    assert button_labels(result) == ["Retry", "Original", "Zoom out", "Reframe", "Upscale"]
+    assert button_labels(result) == SIZED_RESULT_ACTIONS
     assert inter.followups == []  # one message: the draft became the result
 
 
@@ -165,5 +166,5 @@ async def test_with_previews_off_the_answer_is_the_result_only(
             inter = await dc.slash_command("imagine", {"prompt": "a lighthouse"})
             [result] = await dc.wait_for_followup(inter)
     assert dc.calls_to("PATCH", r"/messages/@original") == []
-    assert button_labels(result) == ["Retry", "Original", "Zoom out", "Reframe", "Upscale"]
+    assert button_labels(result) == SIZED_RESULT_ACTIONS
     assert gemini.requests[0].action == "generateContent"

@@ -10,13 +10,12 @@ from typing import Any
 from PIL import Image
 
 from bot.request import ChatKey
-from tests.conftest import photo
+from tests.conftest import SIZED_RESULT_ACTIONS, photo
 from tests.fakes.gemini import GeminiFake, Reply
 from tests.fakes.telegram import Call, TelegramFake
 from tests.telegram_harness import button, running_bot, telegram_settings
 
 THINKING = "gemini-3.1-flash-image"
-RESULT_ACTIONS = ["Retry", "Original", "Zoom out", "Reframe", "Upscale"]
 
 
 def keyboard_labels(params: dict[str, Any]) -> list[str]:
@@ -62,7 +61,7 @@ async def test_the_draft_appears_updates_and_gives_way_to_the_result(tmp_path: P
     assert keyboard_labels(edit.params) == ["Stop"]
     # The result is a new reply with its own actions; only then does the draft go.
     assert result is not draft and replied_to(result) == sent["message_id"]
-    assert keyboard_labels(result.params) == RESULT_ACTIONS
+    assert keyboard_labels(result.params) == SIZED_RESULT_ACTIONS
     assert result.upload("photo") == gemini.requests[0].response_images[-1]
     assert deleted.params["message_id"] == posted_draft["message_id"]
     order = [c.method for c in tg.calls if c.method in ("sendPhoto", "deleteMessage")]
@@ -203,5 +202,5 @@ async def test_with_previews_off_no_draft_is_posted(tmp_path: Path) -> None:
             result = await bot.reply_to(sent)
     posting = ("sendPhoto", "sendMessage", "editMessageMedia", "deleteMessage")
     assert [c.method for c in tg.calls if c.method in posting] == ["sendPhoto"]
-    assert keyboard_labels(result.params) == RESULT_ACTIONS
+    assert keyboard_labels(result.params) == SIZED_RESULT_ACTIONS
     assert gemini.requests[0].action == "generateContent"

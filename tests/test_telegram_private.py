@@ -31,7 +31,7 @@ async def test_photo_with_caption_is_edited_and_answered_as_a_reply(
             assert call.params["caption"] == "Here is your edited image."
             assert "parse_mode" not in call.params
             buttons = call.params["reply_markup"]["inline_keyboard"][0]
-            assert [b["text"] for b in buttons] == ["Retry", "Original", "Zoom out"]  # row 1
+            assert [b["text"] for b in buttons] == ["Retry", "Original", "Variations"]  # row 1
             assert tg.calls_of("sendChatAction")[0].params["action"] == "upload_photo"
     (turn,) = gemini.requests[0].contents
     assert [(p.text, p.image) for p in turn.parts] == [
