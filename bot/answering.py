@@ -9,6 +9,7 @@ interrupted-step announcement.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
@@ -105,9 +106,12 @@ class Answering:
             return data if data is not None else await self._store.read_image(ref)
 
         on_thought = status.thought if wanted.thoughts else None
+        loop = asyncio.get_running_loop()
+        started = [0.0]
 
         async def call() -> ModelAnswer:
             async with self._gate.slot(status.queued):
+                started[0] = loop.time()  # the model's time, not the queue's
                 return await self._model.generate(plan.turns, load, wanted, on_thought)
 
         try:
@@ -134,6 +138,15 @@ class Answering:
             return Failure(FailureKind.INTERNAL, text, user_turn.id, retryable=True)
         if plan.rebased:
             notes += (messages.text("done_note_rebased", locale),)
+        usage = answer.usage
+        usage = dataclasses.replace(
+            usage,
+            seconds=loop.time() - started[0],
+            cost_usd=caps.estimated_cost(usage.prompt_tokens, usage.images, wanted.image_size),
+            image_size=wanted.image_size,
+            aspect_ratio=wanted.aspect_ratio,
+        )
+        answer = dataclasses.replace(answer, usage=usage)
         return await self._store_answer(
             chat, author, user_turn, wanted, answer, notes, locale, rebased=plan.rebased
         )

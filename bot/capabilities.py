@@ -30,6 +30,7 @@ class ModelCapabilities:
     search: bool = False
     # (size, USD per output image); the first entry is the price when no size is asked for.
     prices: tuple[tuple[str, float], ...] = ()
+    input_usd_per_million: float = 0.0  # text and image input tokens
     max_inline_image_bytes: int = 7 * 1024 * 1024
 
     def price(self, size: str | None) -> float | None:
@@ -39,13 +40,17 @@ class ModelCapabilities:
             return self.prices[0][1] if self.prices else None
         return table.get(size)
 
+    def estimated_cost(self, prompt_tokens: int, images: int, size: str | None) -> float:
+        """USD for one answer: its input tokens, and its images at `size`."""
+        return prompt_tokens * self.input_usd_per_million / 1e6 + images * (self.price(size) or 0)
+
 
 _DEFAULT = ModelCapabilities(3, (), BASE_RATIOS, thinking=False)
 
 # Longest prefix wins, so "gemini-3.1-flash-image" is matched before "gemini-3".
 _TABLE: dict[str, ModelCapabilities] = {
     "gemini-2.5-flash-image": ModelCapabilities(
-        3, (), BASE_RATIOS, thinking=False, prices=(("1K", 0.039),)
+        3, (), BASE_RATIOS, thinking=False, prices=(("1K", 0.039),), input_usd_per_million=0.3
     ),
     "gemini-3-pro-image": ModelCapabilities(
         14,
@@ -54,6 +59,7 @@ _TABLE: dict[str, ModelCapabilities] = {
         thinking=True,
         search=True,
         prices=(("1K", 0.134), ("2K", 0.134), ("4K", 0.24)),
+        input_usd_per_million=2.0,
     ),
     "gemini-3.1-flash-image": ModelCapabilities(
         14,
@@ -62,6 +68,7 @@ _TABLE: dict[str, ModelCapabilities] = {
         thinking=True,
         search=True,
         prices=(("1K", 0.067), ("512", 0.045), ("2K", 0.101), ("4K", 0.151)),
+        input_usd_per_million=0.5,
     ),
     "gemini-3.1-flash-lite-image": ModelCapabilities(14, (), BASE_RATIOS, thinking=True),
     "gemini-nano-banana-2": ModelCapabilities(14, ("1K", "2K", "4K"), BASE_RATIOS, thinking=True),

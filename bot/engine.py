@@ -328,6 +328,29 @@ class Engine:
         except BotError as exc:
             return await self._fail(chat, outbox, exc, locale, None)
 
+    async def info(self, chat: ChatKey, turn_id: int, locale: str | None) -> str | None:
+        """How result `turn_id` was made and what it cost; None when it is not one of `chat`'s."""
+        result = await self._own_result(chat, turn_id)
+        usage = await self._store.turn_usage(turn_id) if result is not None else None
+        if result is None or usage is None:
+            return None
+        path = await self._store.path(turn_id)
+        instruction = path[-2].text if len(path) >= 2 else ""
+        default = messages.text("setting_default", locale)
+        return messages.text(
+            "info",
+            locale,
+            model=result.model or "?",
+            size=usage.image_size or default,
+            ratio=usage.aspect_ratio or default,
+            seconds=f"{usage.seconds:.1f}",
+            prompt=usage.prompt_tokens,
+            output=usage.output_tokens,
+            cost=f"{usage.cost_usd:.3f}",
+            depth=sum(1 for turn in path if turn.role is Role.MODEL),
+            instruction=instruction[:300] or "-",
+        )
+
     async def _last_image(self, turn: Turn) -> ResultImage | None:
         """A turn's last visible image, if it still has one (retention may have taken it)."""
         if not turn.images:

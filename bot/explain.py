@@ -104,5 +104,14 @@ def usage_text(status: QuotaStatus, locale: str | None) -> str:
         lines.append(
             messages.text("usage_pool", locale, used=status.pool_used, limit=status.pool_limit)
         )
+    if status.cost_today or status.pool_cost_today:
+        lines.append(
+            messages.text(
+                "usage_cost",
+                locale,
+                mine=f"{status.cost_today:.2f}",
+                chat=f"{status.pool_cost_today:.2f}",
+            )
+        )
     lines.append(messages.text("usage_resets", locale, hours=hours, minutes=minutes))
     return "\n".join(lines)

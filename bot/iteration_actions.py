@@ -1,4 +1,5 @@
-"""The one-tap next steps under every image result: Variations, Zoom out, Reframe, Upscale.
+"""The one-tap next steps under every image result: Variations, Zoom out, Reframe, Upscale,
+and Info (how it was made, what it cost).
 
 Each press makes an ordinary turn in the result's lineage (see `bot.iteration`), answered as a
 reply under the result.
@@ -57,6 +58,16 @@ async def _reframe(engine: Engine, press: PressContext, arg: str) -> None:
     outbox = await press.reply.outbox()
     build = reframer(ratio.replace("x", ":"))
     await engine.follow_up(press.chat, press.author, int(turn), build, outbox)
+
+
+async def _info(engine: Engine, press: PressContext, arg: str) -> None:
+    """Tell the presser how the result was made and what it cost."""
+    text = await engine.info(press.chat, int(arg), press.locale) if arg.isdigit() else None
+    if text is None:
+        await press.reply.notify(messages.text("unknown_result", press.locale))
+        return
+    await press.reply.acknowledge()  # answered first, the details go to the chat (Telegram)
+    await press.reply.notify(text)
 
 
 def _offer_images(outcome: Outcome) -> str | None:
@@ -133,5 +144,13 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             _runs(upscale),
             emoji="\N{UPWARDS BLACK ARROW}",
             offer=_offer_upscale(settings),
+        ),
+        Action(
+            "info",
+            "i",
+            "info_button",
+            _info,
+            emoji="\N{INFORMATION SOURCE}",
+            offer=_offer_images,
         ),
     )

@@ -82,12 +82,16 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
-    """Tokens and images one model turn cost."""
+    """What one model turn cost and how it was made (for quotas, /usage and Info)."""
 
     images: int
     prompt_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    seconds: float = 0.0  # from the model call's start to its answer
+    cost_usd: float = 0.0  # estimated from the price table
+    image_size: str | None = None  # as asked (None: the model's default)
+    aspect_ratio: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

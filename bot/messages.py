@@ -130,6 +130,7 @@ _CORE: dict[str, dict[str, str | Plural]] = {
             one="This chat: {used} of {limit} image.",
             other="This chat: {used} of {limit} images.",
         ),
+        "usage_cost": "Estimated cost today: ${mine} yours, ${chat} this chat's.",
         "usage_resets": "The day resets in {hours} h {minutes} min (midnight UTC).",
         "forget_confirm": "Delete everything you sent me and every image made for you? "
         "Other people's edits keep working. This cannot be undone.",
@@ -145,6 +146,10 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "upscale_button": "Upscale",
         "reframe_button": "Reframe",
         "variations_button": "Variations",
+        "info_button": "Info",
+        "info": "Model: {model}\nSize: {size} · Aspect ratio: {ratio}\nTook {seconds} s\n"
+        "Tokens: {prompt} in, {output} out\nEstimated cost: ${cost}\n"
+        "Edit {depth} of its lineage\nInstruction: {instruction}",
         "variations_text": "{count} variations. Reply to one to continue from it.",
         "variation_failed": "Variation {number}: {reason}",
         "reframe_prompt": "Pick the new shape:",
@@ -209,6 +214,7 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "usage_user": "你今天生成了 {used}/{limit} 张图片（{tokens} 个 token）。",
         "usage_user_free": "你今天生成了 {used} 张图片（{tokens} 个 token）。",
         "usage_pool": "本聊天：{used}/{limit} 张图片。",
+        "usage_cost": "今日估算费用：你 ${mine}，本聊天 ${chat}。",
         "usage_resets": "额度将在 {hours} 小时 {minutes} 分钟后重置（UTC 午夜）。",
         "forget_confirm": "删除你发给我的所有内容以及为你生成的所有图片？"
         "他人的编辑不受影响。此操作无法撤销。",
@@ -222,6 +228,10 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "upscale_button": "高清放大",
         "reframe_button": "改变画幅",
         "variations_button": "变体",
+        "info_button": "信息",
+        "info": "模型：{model}\n尺寸：{size} · 宽高比：{ratio}\n耗时 {seconds} 秒\n"
+        "Token：输入 {prompt}，输出 {output}\n估算费用：${cost}\n"
+        "这条编辑链的第 {depth} 步\n指令：{instruction}",
         "variations_text": "{count} 个变体。回复其中一个即可从它继续。",
         "variation_failed": "变体 {number}：{reason}",
         "reframe_prompt": "选择新的画幅：",

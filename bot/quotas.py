@@ -49,6 +49,8 @@ class QuotaStatus:
     tokens_today: int
     resets_at: datetime
     exempt: bool
+    cost_today: float = 0.0  # estimated USD, the user's
+    pool_cost_today: float = 0.0
 
 
 def day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -83,6 +85,8 @@ class Quotas:
             user.total_tokens,
             end,
             self._access.is_admin(chat, author),
+            user.cost_usd,
+            pool.cost_usd,
         )
 
     def _counters(self, chat: ChatKey, author: Author) -> list[tuple[Counter[Key], Key]]:

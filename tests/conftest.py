@@ -128,9 +128,9 @@ class RecordingOutbox:
 
 
 # The buttons under a one-image result, as a model without sizes offers them; with sizes,
-# Upscale follows.
-RESULT_ACTIONS = ["Retry", "Original", "Variations", "Zoom out", "Reframe"]
-SIZED_RESULT_ACTIONS = [*RESULT_ACTIONS, "Upscale"]
+# Upscale comes before Info.
+RESULT_ACTIONS = ["Retry", "Original", "Variations", "Zoom out", "Reframe", "Info"]
+SIZED_RESULT_ACTIONS = [*RESULT_ACTIONS[:-1], "Upscale", "Info"]
 
 # Message ids only need to be unique within a chat; one counter serves every test.
 _ids = itertools.count(1)

@@ -123,6 +123,11 @@ def button_ids(message: Json) -> list[str]:
     return [c["custom_id"] for row in message.get("components", []) for c in row["components"]]
 
 
+def result_button_ids(turn_id: int) -> list[str]:
+    """The custom ids of the buttons under a one-image result of a model without sizes."""
+    return [f"bb2:{code}:{turn_id}" for code in ("r", "o", "v", "z", "rf", "i")]
+
+
 def button_labels(message: Json) -> list[str]:
     return [c["label"] for row in message.get("components", []) for c in row["components"]]
 

@@ -22,7 +22,7 @@ from bot.engine import Engine
 from bot.outcome import Failure, FailureKind, ResultImage, Success
 from bot.request import Author
 from bot.standard_actions import STANDARD_ACTIONS
-from tests.conftest import ALICE, CHAT, RecordingOutbox, photo, request
+from tests.conftest import ALICE, CHAT, RESULT_ACTIONS, RecordingOutbox, photo, request
 from tests.fakes.gemini import GeminiFake
 
 BOB = Author("bob", "Bob", "zh-CN")
@@ -109,19 +109,14 @@ def test_registry_refuses_a_code_twice() -> None:
 def test_cards_offer_retry_and_original_as_the_outcome_allows(engine: Engine) -> None:
     image = ResultImage(photo(), "image/jpeg")
     with_image = engine.card(Success(1, 2, (image,), "here"), "en")
-    assert [b.label for b in with_image.buttons] == [
-        "Retry",
-        "Original",
-        "Variations",
-        "Zoom out",
-        "Reframe",
-    ]
+    assert [b.label for b in with_image.buttons] == RESULT_ACTIONS
     assert [unpack(b.payload) for b in with_image.buttons] == [
         unpack("r:2"),
         unpack("o:2"),
         unpack("bb2:v:2"),
         unpack("bb2:z:2"),
         unpack("bb2:rf:2"),
+        unpack("bb2:i:2"),
     ]
     text_only = engine.card(Success(1, 2, (), "a question?"), "zh-Hans")
     assert [b.label for b in text_only.buttons] == ["重试"]

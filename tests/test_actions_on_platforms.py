@@ -67,7 +67,7 @@ async def test_an_action_declared_in_the_core_is_pressed_on_discord(
         inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
         [result] = await dc.wait_for_followup(inter)
         assert button_labels(result) == [*RESULT_ACTIONS, "Echo"]
-        press = await dc.press_button(result, button_ids(result)[5])
+        press = await dc.press_button(result, button_ids(result)[6])
         answer = await ephemeral_answer(dc, press)
     assert answer["content"].startswith("echo 2 for ")
     assert len(gemini.requests) == 1

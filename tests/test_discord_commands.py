@@ -22,6 +22,7 @@ from tests.discord_harness import (
     ephemeral_answer,
     noisy_png,
     png,
+    result_button_ids,
     serving,
     texts_of,
     until_linked,
@@ -50,7 +51,7 @@ async def test_edit_defers_then_follows_up_with_the_result_and_buttons(
     assert request.images == [red, blue]  # both attachments, in the user's order
     assert texts_of(request) == [("user", ["blend them"])]
     assert attachment_bytes(dc, result) == [request.result_image]
-    assert button_ids(result) == ["bb2:r:2", "bb2:o:2", "bb2:v:2", "bb2:z:2", "bb2:rf:2"]
+    assert button_ids(result) == result_button_ids(2)
     assert button_labels(result) == RESULT_ACTIONS
 
 
@@ -290,7 +291,7 @@ async def test_expired_interaction_token_falls_back_to_the_channel(
     assert [c.status for c in dc.calls_to("POST", r"^/webhooks/")] == [404]
     assert posted["content"].startswith(f"<@{dc.user_id}>")
     assert attachment_bytes(dc, posted) == [gemini.requests[0].result_image]
-    assert button_ids(posted) == ["bb2:r:2", "bb2:o:2", "bb2:v:2", "bb2:z:2", "bb2:rf:2"]
+    assert button_ids(posted) == result_button_ids(2)
 
 
 async def test_queue_position_is_shown_then_replaced_by_the_result(

@@ -10,6 +10,7 @@ from tests.discord_harness import (
     bot_settings,
     button_ids,
     png,
+    result_button_ids,
     serving,
     texts_of,
     until_linked,
@@ -44,7 +45,7 @@ async def test_a_mention_with_a_picture_opens_a_thread_where_the_lineage_continu
     assert dc.sent_messages(dc.channel_id) == []  # nothing cluttered the channel
     assert first["content"].startswith(f"<@{dc.user_id}>")
     assert attachment_bytes(dc, first) == [gemini.requests[0].result_image]
-    assert button_ids(first) == ["bb2:r:2", "bb2:o:2", "bb2:v:2", "bb2:z:2", "bb2:rf:2"]
+    assert button_ids(first) == result_button_ids(2)
     third = gemini.requests[2]
     assert [t for _, t in texts_of(third)] == [
         ["turn   this into\na watercolor painting of the old harbour at dawn please"],

@@ -128,13 +128,7 @@ async def test_upscale_asks_for_the_largest_size_and_only_when_there_is_one(
     assert image_config in ({"imageSize": "4K"}, {"image_size": "4K"})
     assert "higher resolution" in (fake.requests[1].contents[-1].parts[-1].text or "")
     # Already at the largest size: no Upscale under the upscaled result.
-    assert [b.label for b in card.buttons] == [
-        "Retry",
-        "Original",
-        "Variations",
-        "Zoom out",
-        "Reframe",
-    ]
+    assert [b.label for b in card.buttons] == RESULT_ACTIONS
 
 
 async def test_upscale_for_a_model_without_sizes_uses_the_configured_model(
@@ -235,7 +229,7 @@ async def test_zoom_out_and_reframe_on_telegram_and_discord(
     )
     assert attachment_bytes(dc, zoomed) == [discord_zoom.result_image]
     labels = [b["text"] for row in offering["reply_markup"]["inline_keyboard"] for b in row]
-    assert labels[:5] == RESULT_ACTIONS
+    assert labels[:5] == RESULT_ACTIONS[:5]
     assert "4:3" in labels and "16:9" in labels
     assert "4:3" in str(telegram_reframe.generation_config)
     assert [o["label"] for o in select["options"]][:3] == ["1:1", "2:3", "3:2"]
@@ -318,3 +312,41 @@ async def test_variations_on_telegram_are_an_album_each_photo_its_own_lineage(
     assert continued.contents[-2].role == "model"
     assert continued.contents[-2].parts[-1].image == shown[1]
     assert len(attachment_bytes(dc, together)) == 3
+
+
+async def test_info_tells_how_a_result_was_made_and_usage_adds_its_cost(tmp_path: Path) -> None:
+    async with GeminiFake() as fake:
+        settings = make_settings(
+            tmp_path / "data", fake, model="gemini-3.1-flash-image", previews=False
+        )
+        async with open_engine(settings) as engine:
+            await engine.settings_service.change(CHAT, "aspect_ratio", "16:9")
+            outbox = RecordingOutbox()
+            await engine.handle(request("a cat in a hat", photo()), outbox)
+            follow = RecordingOutbox()
+            await engine.handle(request("make it gold", reply_to=outbox.posted[-1]), follow)
+            [info] = [b for b in follow.cards[-1].buttons if b.label == "Info"]
+            reply = RecordingReply()
+            await engine.press(info.payload, CHAT, ALICE, reply)
+            usage = await engine.usage_text(CHAT, ALICE)
+    [text] = reply.notices
+    lines = text.splitlines()
+    usage_metadata = fake.requests[1].response_json["usageMetadata"]
+    prompt = usage_metadata["promptTokenCount"]
+    cost = prompt * 0.5 / 1e6 + 0.067  # Nano Banana 2: input tokens, one 1K image
+    assert lines[0] == "Model: gemini-3.1-flash-image"
+    assert lines[1] == "Size: default · Aspect ratio: 16:9"
+    assert lines[2].startswith("Took ") and lines[2].endswith(" s")
+    assert lines[3] == f"Tokens: {prompt} in, {usage_metadata['candidatesTokenCount']} out"
+    assert lines[4] == f"Estimated cost: ${cost:.3f}"
+    assert lines[5] == "Edit 2 of its lineage"
+    assert lines[6] == "Instruction: make it gold"
+    assert "Estimated cost today: $0.13 yours, $0.13 this chat's." in usage
+
+
+def test_estimated_cost_is_input_tokens_plus_images_at_their_size() -> None:
+    pro = capabilities_for("gemini-3-pro-image")
+    assert pro.estimated_cost(1_000_000, 0, None) == 2.0
+    assert pro.estimated_cost(0, 2, "4K") == 0.48
+    assert pro.estimated_cost(0, 1, None) == 0.134  # the default size, 1K
+    assert capabilities_for("gemini-unknown").estimated_cost(5000, 1, None) == 0.0

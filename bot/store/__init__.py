@@ -42,6 +42,7 @@ class UsageTotals:
 
     images: int
     total_tokens: int
+    cost_usd: float = 0.0
 
 
 @runtime_checkable
@@ -171,6 +172,9 @@ class Store(Protocol):
 
         Usage MUST outlive the turns it was recorded for: deleting turns refunds no quota.
         """
+
+    async def turn_usage(self, turn_id: int) -> UsageRecord | None:
+        """What the model turn `turn_id` cost and how it was asked for; None when unknown."""
 
     async def pool_usage_since(self, platform: str, pool: str, since: float) -> UsageTotals:
         """A pool's (guild's, else chat's) images and total tokens recorded at or after `since`."""

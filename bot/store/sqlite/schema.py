@@ -198,7 +198,20 @@ def _migration_3(db: sqlite3.Connection, upgrading: bool) -> None:
 # Each migration gets the connection and whether the database held data before this start-up
 # (False while a new database is being created).
 Migration = Callable[[sqlite3.Connection, bool], None]
-MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3)
+
+
+def _migration_4(db: sqlite3.Connection, upgrading: bool) -> None:
+    """How each answer was made and what it cost (Info, /usage): on its usage row."""
+    for column in (
+        "seconds REAL NOT NULL DEFAULT 0",
+        "cost_usd REAL NOT NULL DEFAULT 0",
+        "image_size TEXT",
+        "aspect_ratio TEXT",
+    ):
+        db.execute(f"ALTER TABLE usage ADD COLUMN {column}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 
 
 def migrate(db: sqlite3.Connection) -> None:

@@ -171,8 +171,9 @@ class SqliteStore:
             _set_latest(db, chat, turn_id)
             db.execute(
                 "INSERT INTO usage (platform, chat_id, pool, user_id, turn_id, images,"
-                " prompt_tokens, output_tokens, total_tokens, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " prompt_tokens, output_tokens, total_tokens, seconds, cost_usd, image_size,"
+                " aspect_ratio, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat.platform,
                     chat.chat_id,
@@ -183,6 +184,10 @@ class SqliteStore:
                     usage.prompt_tokens,
                     usage.output_tokens,
                     usage.total_tokens,
+                    usage.seconds,
+                    usage.cost_usd,
+                    usage.image_size,
+                    usage.aspect_ratio,
                     now,
                 ),
             )
@@ -345,20 +350,31 @@ class SqliteStore:
     async def usage_since(self, platform: str, user_id: str, since: float) -> UsageTotals:
         """A user's images and tokens since a time."""
         found = await self._rows(
-            "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(total_tokens), 0) FROM usage"
+            "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(total_tokens), 0),"
+            " COALESCE(SUM(cost_usd), 0) FROM usage"
             " WHERE platform = ? AND user_id = ? AND created_at >= ?",
             (platform, user_id, since),
         )
-        return UsageTotals(int(found[0][0]), int(found[0][1]))
+        return UsageTotals(int(found[0][0]), int(found[0][1]), float(found[0][2]))
+
+    async def turn_usage(self, turn_id: int) -> UsageRecord | None:
+        """The usage row of a model turn."""
+        found = await self._rows(
+            "SELECT images, prompt_tokens, output_tokens, total_tokens, seconds, cost_usd,"
+            " image_size, aspect_ratio FROM usage WHERE turn_id = ?",
+            (turn_id,),
+        )
+        return UsageRecord(*found[0]) if found else None
 
     async def pool_usage_since(self, platform: str, pool: str, since: float) -> UsageTotals:
         """A chat's (or guild's) images and tokens since a time."""
         found = await self._rows(
-            "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(total_tokens), 0) FROM usage"
+            "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(total_tokens), 0),"
+            " COALESCE(SUM(cost_usd), 0) FROM usage"
             " WHERE platform = ? AND pool = ? AND created_at >= ?",
             (platform, pool, since),
         )
-        return UsageTotals(int(found[0][0]), int(found[0][1]))
+        return UsageTotals(int(found[0][0]), int(found[0][1]), float(found[0][2]))
 
     async def turns_by_author(self, platform: str, author_id: str) -> list[int]:
         """Ids of the user turns `author_id` wrote on `platform`, and the answers to them."""
