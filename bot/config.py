@@ -91,6 +91,9 @@ class LimitSettings:
     daily_images_per_user: int = 0  # 0: unlimited
     daily_images_per_chat: int = 0  # per Telegram chat or Discord server; 0: unlimited
     max_inflight_per_user: int = 2
+    # Estimated US dollars a day (see bot/capabilities.py prices); 0: unlimited.
+    daily_cost_usd_per_user: float = 0.0
+    daily_cost_usd_per_chat: float = 0.0
 
 
 class PluginConfig(Protocol):
@@ -310,6 +313,8 @@ def parse_settings(
         daily_images_per_user=lim.integer("daily_images_per_user", 0),
         daily_images_per_chat=lim.integer("daily_images_per_chat", 0),
         max_inflight_per_user=lim.integer("max_inflight_per_user", 2, minimum=1),
+        daily_cost_usd_per_user=lim.number("daily_cost_usd_per_user", 0.0),
+        daily_cost_usd_per_chat=lim.number("daily_cost_usd_per_chat", 0.0),
     )
     lim.finish()
 

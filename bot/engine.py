@@ -140,7 +140,8 @@ class Engine:
         try:
             if not self._access.allows(request.chat, request.author):
                 raise AccessDenied(request.author.user_id)
-            async with self._quotas.reserve(request.chat, request.author):
+            cost = await self._estimate(request.chat, request.options, 1, stored)
+            async with self._quotas.reserve(request.chat, request.author, cost=cost):
                 return await self._handle_reserved(request, outbox, locale, stored)
         except BotError as exc:  # refused before anything was stored
             return await self._fail(request.chat, outbox, exc, locale, None)
@@ -229,7 +230,8 @@ class Engine:
         try:
             if not self._access.allows(chat, author):
                 raise AccessDenied(author.user_id)
-            async with self._quotas.reserve(chat, author):
+            cost = await self._estimate(chat, GenerationOptions(), 1)
+            async with self._quotas.reserve(chat, author, cost=cost):
                 return await self._retry_reserved(chat, author, turn_id, outbox, locale)
         except BotError as exc:
             return await self._fail(chat, outbox, exc, locale, None)
@@ -268,7 +270,8 @@ class Engine:
         try:
             if not self._access.allows(chat, author):
                 raise AccessDenied(author.user_id)
-            async with self._quotas.reserve(chat, author):
+            cost = await self._estimate(chat, GenerationOptions(), 1)
+            async with self._quotas.reserve(chat, author, cost=cost):
                 result = await self._own_result(chat, turn_id)
                 image = await self._last_image(result) if result is not None else None
                 if result is None or image is None:
@@ -304,7 +307,8 @@ class Engine:
         try:
             if not self._access.allows(chat, author):
                 raise AccessDenied(author.user_id)
-            async with self._quotas.reserve(chat, author, images=count):
+            cost = await self._estimate(chat, GenerationOptions(), count)
+            async with self._quotas.reserve(chat, author, images=count, cost=cost):
                 user_turn = await self._own_user_turn(chat, turn_id)
                 if user_turn is None or user_turn.status is TurnStatus.DRAFT:
                     failure = Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
@@ -350,6 +354,18 @@ class Engine:
             depth=sum(1 for turn in path if turn.role is Role.MODEL),
             instruction=instruction[:300] or "-",
         )
+
+    async def _estimate(
+        self,
+        chat: ChatKey,
+        options: GenerationOptions,
+        images: int,
+        stored: dict[str, str] | None = None,
+    ) -> float:
+        """What `images` would cost at the chat's model and size (USD): held against the
+        day's budget before the call; the ledger keeps the real figure after it."""
+        wanted = await self._chat_settings.generation(chat, options, stored)
+        return self._chat_settings.caps(wanted.model).estimated_cost(0, images, wanted.image_size)
 
     async def _last_image(self, turn: Turn) -> ResultImage | None:
         """A turn's last visible image, if it still has one (retention may have taken it)."""

@@ -47,6 +47,9 @@ def failure_for(exc: BotError, locale: str | None, user_turn_id: int | None) -> 
         hours, minutes = until(exc.resets_at)
         if exc.left > 0:  # some left, fewer than asked: say how many
             message = t("quota_fewer_left", locale, wanted=exc.wanted, left=exc.left)
+        elif exc.scope.startswith("cost_"):
+            budget = f"{exc.budget:.2f}"
+            message = t(f"quota_{exc.scope}", locale, budget=budget, hours=hours, minutes=minutes)
         else:
             message = t(
                 f"quota_{exc.scope}", locale, limit=exc.limit, hours=hours, minutes=minutes

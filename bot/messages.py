@@ -110,6 +110,10 @@ _CORE: dict[str, dict[str, str | Plural]] = {
             "{minutes} min.",
         ),
         "quota_fewer_left": "That needs {wanted} images; there are {left} left for today.",
+        "quota_cost_user": "That would go over your budget of ${budget} for today. More in "
+        "{hours} h {minutes} min.",
+        "quota_cost_chat": "That would go over this chat's budget of ${budget} for today. More "
+        "in {hours} h {minutes} min.",
         "quota_inflight": Plural(
             "limit",
             one="You already have {limit} request running. Please wait for it.",
@@ -211,6 +215,9 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "quota_chat": "本聊天今天的 {limit} 张图片额度已用完。{hours} 小时 {minutes} 分钟后恢复。",
         "quota_inflight": "你已有 {limit} 个请求正在处理，请稍候。",
         "quota_fewer_left": "这需要 {wanted} 张图片，今天只剩 {left} 张。",
+        "quota_cost_user": "这会超出你今天 ${budget} 的预算。{hours} 小时 {minutes} 分钟后恢复。",
+        "quota_cost_chat": "这会超出本聊天今天 ${budget} 的预算。"
+        "{hours} 小时 {minutes} 分钟后恢复。",
         "usage_user": "你今天生成了 {used}/{limit} 张图片（{tokens} 个 token）。",
         "usage_user_free": "你今天生成了 {used} 张图片（{tokens} 个 token）。",
         "usage_pool": "本聊天：{used}/{limit} 张图片。",

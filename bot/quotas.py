@@ -9,7 +9,7 @@ user from overshooting the limit together.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,10 +28,18 @@ class QuotaExceeded(BotError):
     """A daily limit or the in-flight limit is reached."""
 
     def __init__(
-        self, scope: str, limit: int, resets_at: datetime, *, wanted: int = 1, left: int = 0
+        self,
+        scope: str,
+        limit: int,
+        resets_at: datetime,
+        *,
+        wanted: int = 1,
+        left: int = 0,
+        budget: float = 0.0,
     ) -> None:
-        super().__init__(f"{scope} quota of {limit} reached")
-        self.scope = scope  # "user" | "chat" | "inflight"
+        super().__init__(f"{scope} quota of {limit or budget} reached")
+        self.scope = scope  # "user" | "chat" | "inflight" | "cost_user" | "cost_chat"
+        self.budget = budget  # the daily USD budget, for the cost scopes
         self.limit = limit
         self.resets_at = resets_at
         self.wanted = wanted  # images the step asked for (Variations ask for several)
@@ -70,6 +78,8 @@ class Quotas:
         self._inflight: Counter[Key] = Counter()
         self._reserved_users: Counter[Key] = Counter()
         self._reserved_pools: Counter[Key] = Counter()
+        self._reserved_user_cost: defaultdict[Key, float] = defaultdict(float)
+        self._reserved_pool_cost: defaultdict[Key, float] = defaultdict(float)
         self._lock = asyncio.Lock()
 
     async def status(self, chat: ChatKey, author: Author) -> QuotaStatus:
@@ -94,15 +104,25 @@ class Quotas:
         return [(self._inflight, user), (self._reserved_users, user), (self._reserved_pools, pool)]
 
     @asynccontextmanager
-    async def reserve(self, chat: ChatKey, author: Author, images: int = 1) -> AsyncIterator[None]:
-        """Hold `images` of today's quotas for the step run inside, or raise `QuotaExceeded`."""
+    async def reserve(
+        self, chat: ChatKey, author: Author, images: int = 1, cost: float = 0.0
+    ) -> AsyncIterator[None]:
+        """Hold `images` and an estimated `cost` (USD) of today's quotas for the step run
+        inside, or raise `QuotaExceeded`. The ledger settles the real figures after the call."""
         if self._access.is_admin(chat, author):
             yield
             return
+        user, pool = (chat.platform, author.user_id), (chat.platform, chat.pool)
+        limits = self._settings
         async with self._lock:  # check-then-hold must not interleave with another check
             self._check_inflight(chat, author)
-            if self._settings.daily_images_per_user or self._settings.daily_images_per_chat:
-                await self._check_daily(chat, author, images)
+            if (
+                limits.daily_images_per_user
+                or limits.daily_images_per_chat
+                or limits.daily_cost_usd_per_user
+                or limits.daily_cost_usd_per_chat
+            ):
+                await self._check_daily(chat, author, images, cost)
             # One request in flight, however many images it asks for.
             held = [
                 (c, k, 1 if c is self._inflight else images)
@@ -110,6 +130,9 @@ class Quotas:
             ]
             for counter, key, count in held:
                 counter[key] += count
+            costs = ((self._reserved_user_cost, user), (self._reserved_pool_cost, pool))
+            for reserved, key in costs:
+                reserved[key] += cost
         try:
             yield
         finally:
@@ -117,14 +140,28 @@ class Quotas:
                 counter[key] -= count
                 if counter[key] <= 0:
                     del counter[key]
+            for reserved, key in costs:
+                reserved[key] -= cost
+                if reserved[key] <= 1e-9:
+                    del reserved[key]
 
     def _check_inflight(self, chat: ChatKey, author: Author) -> None:
         limit = self._settings.max_inflight_per_user
         if self._inflight[(chat.platform, author.user_id)] >= limit:
             raise QuotaExceeded("inflight", limit, day_bounds()[1])
 
-    async def _check_daily(self, chat: ChatKey, author: Author, images: int) -> None:
+    async def _check_daily(self, chat: ChatKey, author: Author, images: int, cost: float) -> None:
         status = await self.status(chat, author)
+        user, pool = (chat.platform, author.user_id), (chat.platform, chat.pool)
+        user_budget = self._settings.daily_cost_usd_per_user
+        pool_budget = self._settings.daily_cost_usd_per_chat
+        if user_budget and status.cost_today + self._reserved_user_cost[user] + cost > user_budget:
+            raise QuotaExceeded("cost_user", 0, status.resets_at, budget=user_budget)
+        if (
+            pool_budget
+            and status.pool_cost_today + self._reserved_pool_cost[pool] + cost > pool_budget
+        ):
+            raise QuotaExceeded("cost_chat", 0, status.resets_at, budget=pool_budget)
         user_limit, pool_limit = status.user_limit, status.pool_limit
         reserved_user = self._reserved_users[(chat.platform, author.user_id)]
         reserved_pool = self._reserved_pools[(chat.platform, chat.pool)]

@@ -350,3 +350,30 @@ def test_estimated_cost_is_input_tokens_plus_images_at_their_size() -> None:
     assert pro.estimated_cost(0, 2, "4K") == 0.48
     assert pro.estimated_cost(0, 1, None) == 0.134  # the default size, 1K
     assert capabilities_for("gemini-unknown").estimated_cost(5000, 1, None) == 0.0
+
+
+async def test_daily_cost_budgets_refuse_what_would_go_over(tmp_path: Path) -> None:
+    async with GeminiFake() as fake:
+        settings = make_settings(
+            tmp_path / "data", fake, model="gemini-3.1-flash-image", previews=False
+        )
+        limits = dataclasses.replace(
+            settings.limits, daily_cost_usd_per_user=0.10, daily_cost_usd_per_chat=0.20
+        )
+        settings = dataclasses.replace(settings, limits=limits)
+        bob = dataclasses.replace(ALICE, user_id="bob")
+        carol = dataclasses.replace(ALICE, user_id="carol")
+        async with open_engine(settings) as engine:
+            first, second, third, fourth = (RecordingOutbox() for _ in range(4))
+            await engine.handle(request("a cat", photo()), first)
+            await engine.handle(request("a dog", photo()), second)  # 2 x $0.067 > $0.10
+            await engine.handle(request("a bird", photo(), author=bob), third)
+            await engine.handle(request("a fish", photo(), author=carol), fourth)  # chat > $0.20
+    assert first.success and third.success
+    assert second.failure.message.startswith(
+        "That would go over your budget of $0.10 for today."
+    )
+    assert fourth.failure.message.startswith(
+        "That would go over this chat's budget of $0.20 for today."
+    )
+    assert len(fake.requests) == 2  # refusals never reach the model
