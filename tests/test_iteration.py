@@ -370,10 +370,26 @@ async def test_daily_cost_budgets_refuse_what_would_go_over(tmp_path: Path) -> N
             await engine.handle(request("a bird", photo(), author=bob), third)
             await engine.handle(request("a fish", photo(), author=carol), fourth)  # chat > $0.20
     assert first.success and third.success
-    assert second.failure.message.startswith(
-        "That would go over your budget of $0.10 for today."
-    )
+    assert second.failure.message.startswith("That would go over your budget of $0.10 for today.")
     assert fourth.failure.message.startswith(
         "That would go over this chat's budget of $0.20 for today."
     )
     assert len(fake.requests) == 2  # refusals never reach the model
+
+
+async def test_the_new_actions_work_after_a_restart(tmp_path: Path, dc: DiscordFake) -> None:
+    async with GeminiFake() as gemini:
+        settings = bot_settings(tmp_path / "dc", gemini, dc)
+        async with serving(settings):
+            inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
+            [posted] = await dc.wait_for_followup(inter)
+        async with serving(settings):  # a new process: engine, client and views rebuilt
+            variations = await dc.press_button(posted, "bb2:v:2")
+            [together] = await dc.wait_for_followup(variations)
+            zoom = await dc.press_button(posted, "bb2:z:2")
+            [zoomed] = await dc.wait_for_followup(zoom)
+            info = await dc.press_button(posted, "bb2:i:2")
+            details = await ephemeral_answer(dc, info)
+    assert len(attachment_bytes(dc, together)) == 3
+    assert attachment_bytes(dc, zoomed) == [gemini.requests[-1].result_image]
+    assert details["content"].startswith("Model: gemini-2.5-flash-image")
