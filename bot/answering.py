@@ -24,7 +24,7 @@ from bot.limits import ModelGate
 from bot.lineage import ContextBudget, ContextTurn, ImageRef, Part, Turn, TurnStatus, plan_context
 from bot.model import GenerationSettings, ImageLoader, ModelAnswer, OnThought
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
-from bot.progress import StatusPacer, StepStatus
+from bot.progress import DraftEncoder, StatusPacer, StepStatus
 from bot.request import Author, ChatKey
 from bot.running import RunningCalls
 from bot.standard_actions import STOP
@@ -69,13 +69,14 @@ class Answering:
         self._budget_bytes = context_budget_bytes
         self.running = RunningCalls()
         self._pacer = StatusPacer()
+        self._drafts = DraftEncoder()
 
     def status(
         self, outbox: Outbox, chat: ChatKey, user_turn: Turn, locale: str | None
     ) -> StepStatus:
         """The status message (queue position, drafts, Stop) of answers to `user_turn`."""
         stop = self._actions.button(STOP, user_turn.id, locale)
-        return StepStatus(outbox, self._pacer, chat, stop, locale)
+        return StepStatus(outbox, self._pacer, self._drafts, chat, stop, locale)
 
     async def answer(
         self,

@@ -127,12 +127,23 @@ def _cost(turns: Sequence[ContextTurn]) -> tuple[int, int]:
     return len(images), sum(i.size for i in images)
 
 
+def replayed(part: Part) -> bool:
+    """Whether a stored part goes back to the model in later requests.
+
+    A thought summary (its words and draft images) is not needed in the history: Gemini asks
+    for the thought signatures back, which sit on the answer's own parts, and calls a thought's
+    summary optional. Replayed, each draft would be billed as input and crowd the context.
+    A thought part that carries a signature itself is kept, signature and all.
+    """
+    return not part.thought or (part.raw is not None and '"thought_signature"' in part.raw)
+
+
 def plan_context(
     path: Sequence[Turn], new_parts: Sequence[Part], budget: ContextBudget
 ) -> ContextPlan:
     """Choose the request contents for `new_parts` continuing after `path` (root first)."""
     full = (
-        *(ContextTurn(t.role, t.parts) for t in path),
+        *(ContextTurn(t.role, tuple(p for p in t.parts if replayed(p))) for t in path),
         ContextTurn(Role.USER, tuple(new_parts)),
     )
     count, size = _cost(full)

@@ -19,8 +19,11 @@ GEMINI3 = "gemini-3-pro-image-preview"
 
 
 def answered(req: RecordedRequest) -> RecordedContent:
-    """The model turn the fake sent back for `req`, decoded like a request content."""
-    return parse_contents([req.answer_content])[0]
+    """The model turn the fake sent back for `req`, as a later request replays it: decoded
+    like a request content, thought summaries (unsigned thought parts) left out."""
+    content = parse_contents([req.answer_content])[0]
+    kept = [p for p in content.parts if not p.thought or p.thought_signature is not None]
+    return RecordedContent(content.role, kept)
 
 
 def user_turn(*parts: Any) -> list[tuple[str | None, bytes | None]]:

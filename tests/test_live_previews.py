@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.app import open_engine
 from bot.engine import Engine
-from bot.lineage import TurnStatus
+from bot.lineage import Part, TurnStatus, replayed
 from bot.outcome import FailureKind, Outcome
 from tests.conftest import ALICE, CHAT, RecordingOutbox, make_settings, photo, request
 from tests.fakes.gemini import GeminiFake, Reply
@@ -60,6 +60,7 @@ async def test_drafts_show_while_the_model_thinks_and_the_stored_turn_replays(
             outbox = RecordingOutbox()
             await engine.handle(request("a cat in a hat", photo()), outbox)
             first = outbox.success
+            stored = await engine._store.get_turn(first.model_turn_id)
             follow = RecordingOutbox()
             await engine.handle(request("now at night", reply_to=outbox.posted[-1]), follow)
         async with open_engine(settings) as engine:  # and after a restart
@@ -89,7 +90,15 @@ async def test_drafts_show_while_the_model_thinks_and_the_stored_turn_replays(
     assert [r.response_status for r in fake.requests] == [200, 200, 200]
     replayed = fake.requests[1].contents[1]
     assert replayed.role == "model"
-    assert [p.thought for p in replayed.parts if p.image is not None] == [True, True, False]
+    # The drafts stay stored, exactly as answered, but are not sent back: only the signed
+    # answer is (a thought's summary is optional input; its signature is not).
+    assert stored is not None
+    assert [p.thought for p in stored.parts if p.image is not None] == [True, True, False]
+    assert [(p.image is not None, p.thought) for p in replayed.parts] == [
+        (False, False),
+        (True, False),
+    ]
+    assert all(p.thought_signature for p in replayed.parts)
 
 
 async def test_previews_off_and_non_thinking_models_call_as_before(tmp_path: Path) -> None:
@@ -269,3 +278,10 @@ async def test_stop_after_the_queue_cancels_a_plain_call_too(tmp_path: Path) -> 
     assert fake.requests[1].action == "generateContent"
     assert first.success
     assert second.failure.kind is FailureKind.STOPPED
+
+
+def test_thought_summaries_are_not_replayed_but_signed_thoughts_are() -> None:
+    summary = Part(text="thinking", thought=True, raw='{"text":"thinking","thought":true}')
+    signed = Part(text="", thought=True, raw='{"thought":true,"thought_signature":"c2ln"}')
+    answer = Part(text="Here", raw='{"text":"Here","thought_signature":"c2ln"}')
+    assert [replayed(p) for p in (summary, signed, answer)] == [False, True, True]
