@@ -9,7 +9,17 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import burst, growth, loop_lag, procinfo, sequential, startup, store_scale, whatif
+from bench import (
+    burst,
+    growth,
+    loop_lag,
+    previews,
+    procinfo,
+    sequential,
+    startup,
+    store_scale,
+    whatif,
+)
 from bench.harness import REPO
 from bench.report import Section, render, write
 from bench.session import BENCH_DIR, Session
@@ -23,6 +33,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lag": loop_lag.run,
     "startup": startup.run,
     "store": store_scale.run,
+    "previews": previews.run,
 }
 FINDINGS = BENCH_DIR / "FINDINGS.md"
 

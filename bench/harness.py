@@ -65,6 +65,29 @@ class Answer:
     chat: int
     reply_to: int
     message_id: int
+    buttons: tuple[str, ...] = ()  # labels of its inline keyboard
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> Answer:
+        return cls(**{**record, "buttons": tuple(record.get("buttons", ()))})
+
+
+@dataclass(frozen=True, slots=True)
+class LeftMessage:
+    """A message the bot left in a chat (not deleted), as the fake holds it now."""
+
+    message_id: int
+    photo: bool
+    text: str
+    buttons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAudit:
+    """What the bot left in one chat, and every text or caption it showed there."""
+
+    live: tuple[LeftMessage, ...]
+    shown: tuple[tuple[str, str], ...]  # (method, text), in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +172,31 @@ class Fakes:
     ) -> tuple[bool, dict[tuple[int, int], Answer]]:
         """Wait until every (chat, message id) has a reply; (complete, replies)."""
         reply = await self._post("/answers", {"keys": list(keys), "timeout": timeout})
-        found = {(a["chat"], a["reply_to"]): Answer(**a) for a in reply["answers"]}
+        found = {(a["chat"], a["reply_to"]): Answer.of(a) for a in reply["answers"]}
+        return bool(reply["complete"]), found
+
+    async def drafts(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], Answer]:
+        """The first draft (a photo whose only button is Stop) each message got, if any."""
+        reply = await self._post("/drafts", {"keys": list(keys)})
+        return {(a["chat"], a["reply_to"]): Answer.of(a) for a in reply["drafts"]}
+
+    async def audit(
+        self,
+        chats: Sequence[int],
+        timeout: float,  # noqa: ASYNC109 - the wait is bounded by the fake
+    ) -> tuple[bool, dict[int, ChatAudit]]:
+        """Wait until every draft in `chats` is deleted; (complete, what each chat holds)."""
+        reply = await self._post("/audit", {"chats": list(chats), "timeout": timeout})
+        found = {
+            int(chat): ChatAudit(
+                tuple(
+                    LeftMessage(m["message_id"], m["photo"], m["text"], tuple(m["buttons"]))
+                    for m in held["live"]
+                ),
+                tuple((method, text) for method, text in held["shown"]),
+            )
+            for chat, held in reply["chats"].items()
+        }
         return bool(reply["complete"]), found
 
     async def first_poll(
@@ -163,6 +210,10 @@ class Fakes:
 
     async def set_model_latency(self, seconds: float) -> None:
         await self._post("/gemini", {"latency": seconds})
+
+    async def set_stream_timeline(self, drafts: Sequence[float], final: float) -> None:
+        """Streams think visibly: thought images at `drafts`, the answer at `final` (s)."""
+        await self._post("/gemini", {"drafts": list(drafts), "final": final})
 
     async def timeline(self, since: float) -> dict[str, Any]:
         """Everything the fakes timed since `since`."""
@@ -222,10 +273,12 @@ async def bot_process(
     model: str = DEFAULT_MODEL,
     lag_probe: bool = False,
     fixes: str = "",
+    previews: bool = True,
 ) -> AsyncIterator[BotProcess]:
     """Start a bot pointed at the fakes (data dir inside the existing `workdir`); stop it on exit.
 
     `fixes` (bench.whatif names) runs ours through bench.traced_bot with those prototypes.
+    `previews` is ours' `gemini.previews` (thinking models stream their drafts; the default).
     """
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
     env.update(
@@ -248,7 +301,7 @@ async def bot_process(
         ]
     else:
         config = workdir / "config.toml"
-        config.write_text(_config(fakes, workdir / "data", model))
+        config.write_text(_config(fakes, workdir / "data", model, previews))
         module = "bot" if kind == "ours" and not fixes else "bench.traced_bot"
         argv = ["-m", module, "run", "--config", str(config)]
         if fixes:
@@ -278,7 +331,7 @@ async def bot_process(
         shutil.rmtree(workdir / "data", ignore_errors=True)
 
 
-def _config(fakes: Fakes, data_dir: Path, model: str) -> str:
+def _config(fakes: Fakes, data_dir: Path, model: str, previews: bool) -> str:
     # max_concurrent_requests 256: the model gate must not be what a 200-chat burst waits on.
     return f"""\
 [gemini]
@@ -286,6 +339,7 @@ model = "{model}"
 base_url = "{fakes.info["gemini"]}"
 max_concurrent_requests = 256
 timeout_s = 120
+previews = {"true" if previews else "false"}
 
 [storage]
 data_dir = "{data_dir}"

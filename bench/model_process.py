@@ -21,7 +21,7 @@ from typing import Any
 import bot.model
 from bot.config import GeminiSettings
 from bot.lineage import ContextTurn, ImageRef
-from bot.model import GenerationSettings, ImageLoader, ModelAnswer
+from bot.model import GenerationSettings, ImageLoader, ModelAnswer, OnThought
 
 _HEADER = struct.Struct("!Q")
 
@@ -123,7 +123,10 @@ def install() -> None:
         turns: Sequence[ContextTurn],
         load: ImageLoader,
         wanted: GenerationSettings,
+        on_thought: OnThought | None = None,
     ) -> ModelAnswer:
+        if on_thought is not None:  # streamed calls (live previews) stay in this process
+            return await _REAL_GENERATE(self, turns, load, wanted, on_thought)
         proxy = _PROXIES.get(id(self))
         if proxy is None:
             proxy = _PROXIES[id(self)] = _Proxy(self._settings)

@@ -1,9 +1,11 @@
 """Realistic, deterministic test images, generated once and cached on disk.
 
 Telegram serves a photo's largest size as a 1280 px JPEG of a few hundred KB; Gemini returns a
-1024x1024 PNG of about 1.5 MB. Both are photo-like (gradient plus blurred noise), so they cost
-what real pictures cost to decode, hash, base64 and upload. Variants differ by a comment only:
-every step then stores distinct files (real users send distinct photos) at identical cost.
+1024x1024 PNG of about 1.5 MB, and a thinking model's thought images are taken as the same
+(other pixels: a draft that looks like the one before is not shown again). All are photo-like
+(gradient plus blurred noise), so they cost what real pictures cost to decode, hash, base64 and
+upload. Variants differ by a comment only: every step then stores distinct files (real users
+send distinct photos) at identical cost.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Payloads:
     result: Path  # what the model answers (PNG)
     big_jpeg: Path  # ~20 MB photo sent as a file
     big_png: Path  # ~20 MB PNG sent as a file
+    draft1: Path  # a thinking model's thought images: like the result, other pixels
+    draft2: Path
 
     def as_dict(self) -> dict[str, str]:
         return {name: str(getattr(self, name)) for name in self.__slots__}
@@ -83,12 +87,16 @@ def ensure_payloads(cache: Path, quick: bool) -> Payloads:
         result=folder / "result.png",
         big_jpeg=folder / "big.jpg",
         big_png=folder / "big.png",
+        draft1=folder / "draft1.png",
+        draft2=folder / "draft2.png",
     )
     makers: dict[Path, Callable[[], bytes]] = {
         payloads.photo: lambda: _encode(
             _photo_like(spec.photo, 1, blur=0.8, noise=0.5), "JPEG", quality=90
         ),
         payloads.result: lambda: _encode(_photo_like(spec.result, 2, blur=1.1, noise=0.45), "PNG"),
+        payloads.draft1: lambda: _encode(_photo_like(spec.result, 5, blur=1.1, noise=0.45), "PNG"),
+        payloads.draft2: lambda: _encode(_photo_like(spec.result, 6, blur=1.1, noise=0.45), "PNG"),
         payloads.big_jpeg: lambda: _encode(
             _photo_like(spec.big_jpeg, 3, blur=0, noise=0.5), "JPEG", quality=92
         ),

@@ -1,10 +1,12 @@
 """Profile a bot process with py-spy during one benchmark scenario and summarize where CPU goes.
 
-`python -m bench.profile sequential|burst|lag|growth [--bot ours|floor] [--steps N]` starts the
-fakes and the bot as the benchmarks do, attaches `py-spy record` (native frames, raw collapsed
-stacks) for the measured part only, and prints the top functions (inclusive and self) and the
-share per component (the package of the deepest Python frame). The raw stacks are kept under
-bench/out/profiles/ for flame graphs. py-spy is a dev tool: `pip install py-spy` into the venv.
+`python -m bench.profile sequential|burst|lag|growth|previews|previews-plain [--bot ours|floor]
+[--steps N]` starts the fakes and the bot as the benchmarks do, attaches `py-spy record` (native
+frames, raw collapsed stacks) for the measured part only, and prints the top functions
+(inclusive and self) and the share per component (the package of the deepest Python frame).
+`previews` and `previews-plain` are benchmark 8's sequential steps with previews on and off.
+The raw stacks are kept under bench/out/profiles/ for flame graphs. py-spy is a dev tool:
+`pip install py-spy` into the venv.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bench import previews
 from bench.harness import BotKind, BotProcess, Fakes, Message, bot_process, wait_ready
 from bench.report import Table
 from bench.session import BENCH_DIR, Session
@@ -177,15 +180,33 @@ async def py_spy(pid: int, output: Path) -> AsyncIterator[None]:
 async def _scenario(name: str, session: Session, kind: BotKind, steps: int, raw: Path) -> None:
     """Start fakes and bot like the benchmark does; sample only the measured part."""
     work = session.workdir(f"profile-{name}-{kind}")
-    model = "gemini-3-pro-image-preview" if name == "growth" else "gemini-2.5-flash-image"
+    model = {
+        "growth": "gemini-3-pro-image-preview",
+        "previews": previews.MODEL,
+        "previews-plain": previews.MODEL,
+    }.get(name, "gemini-2.5-flash-image")
     bot_kind: BotKind = "traced" if name == "lag" else kind
     async with (
         Fakes.running(session.payloads, work, model=model) as fakes,
-        bot_process(bot_kind, fakes, work, model=model, fixes=session.fixes) as bot,
+        bot_process(
+            bot_kind,
+            fakes,
+            work,
+            model=model,
+            fixes=session.fixes,
+            previews=name != "previews-plain",
+        ) as bot,
     ):
+        if name.startswith("previews"):
+            plan = session.plan
+            await fakes.set_stream_timeline(plan.previews_drafts_s, plan.previews_final_s)
+            await fakes.set_model_latency(plan.previews_final_s)
         await wait_ready(bot, fakes)
-        for _ in range(3):
-            await one_step(bot, fakes, Message(1))
+        for n in range(3):
+            if name.startswith("previews"):
+                await previews.step(bot, fakes, 1 + n)  # a chat per step, as the benchmark
+            else:
+                await one_step(bot, fakes, Message(1))
         async with py_spy(bot.pid, raw):
             await _drive(name, bot, fakes, session, steps)
 
@@ -210,6 +231,9 @@ async def _drive(name: str, bot: BotProcess, fakes: Fakes, session: Session, ste
         ]
         released = await fakes.send(messages)
         await fakes.answers([r.key for r in released], timeout=180)
+    elif name.startswith("previews"):
+        for n in range(steps):
+            await previews.step(bot, fakes, 100 + n)
     elif name == "growth":
         last = await one_step(bot, fakes, Message(3))
         for turn in range(2, 12):
@@ -224,7 +248,10 @@ async def _drive(name: str, bot: BotProcess, fakes: Fakes, session: Session, ste
 def main() -> None:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("scenario", choices=("sequential", "burst", "lag", "growth"))
+    parser.add_argument(
+        "scenario",
+        choices=("sequential", "burst", "lag", "growth", "previews", "previews-plain"),
+    )
     parser.add_argument("--bot", choices=("ours", "floor"), default="ours")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--whatif", default="", help="fix prototypes for ours (bench/whatif.py)")

@@ -32,6 +32,13 @@ class Plan:
     startup_runs: int
     store_turns: int
     store_samples: int
+    previews_runs: int  # fresh processes per mode (streamed, plain), alternating
+    previews_warmup: int
+    previews_steps: int  # measured sequential steps per process
+    previews_burst_runs: int
+    previews_burst_chats: int
+    previews_drafts_s: tuple[float, ...]  # when the thought images come (after the request)
+    previews_final_s: float  # when the answer comes: the model latency
 
 
 FULL = Plan(
@@ -48,6 +55,13 @@ FULL = Plan(
     startup_runs=5,
     store_turns=100_000,
     store_samples=2000,
+    previews_runs=2,
+    previews_warmup=2,
+    previews_steps=15,
+    previews_burst_runs=3,
+    previews_burst_chats=200,
+    previews_drafts_s=(2.0, 3.0),
+    previews_final_s=3.8,
 )
 QUICK = Plan(
     seq_runs=1,
@@ -63,6 +77,13 @@ QUICK = Plan(
     startup_runs=1,
     store_turns=2000,
     store_samples=100,
+    previews_runs=1,
+    previews_warmup=1,
+    previews_steps=2,
+    previews_burst_runs=1,
+    previews_burst_chats=10,
+    previews_drafts_s=(0.3, 1.0),
+    previews_final_s=2.0,
 )
 
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from tests.fakes.gemini.grounding import DEFAULT_SOURCES
 from tests.fakes.gemini.records import RecordedRequest, either_case, parse_contents
 from tests.fakes.gemini.replies import Reply
-from tests.fakes.gemini.streaming import AnswerStreaming, ClientWatch
+from tests.fakes.gemini.streaming import AnswerStreaming, ClientWatch, plan, sse_event
 from tests.fakes.loopback import serve
 from tests.fakes.recording import DEFAULT_TIMEOUT, CallLog
 
@@ -195,6 +195,35 @@ class GeminiFake(AnswerStreaming):
         body = self._render(reply, probe, 0).body
         assert isinstance(body, bytes)
         return body
+
+    def stream_events(
+        self, reply: Reply, *, model: str, thoughts: bool = True
+    ) -> list[tuple[float, bytes]]:
+        """The events this fake streams for ``reply`` (an image, text or thinking answer) to a
+        ``streamGenerateContent`` request for ``model`` without inputs, asking for thoughts or
+        not: (seconds after arrival, event bytes), in order.
+
+        For precomputing, like ``answer_body``: the benchmark's own server replays them.
+        """
+        probe = RecordedRequest(
+            model=model,
+            api_version="v1beta",
+            action="streamGenerateContent",
+            headers={},
+            raw={},
+            contents=[],
+            generation_config={"thinkingConfig": {"includeThoughts": thoughts}},
+        )
+        answer = self._answer(reply, probe, 0, show_thoughts=thoughts)
+        early, final = plan(answer)
+        chunks = [*early, *final]
+        return [
+            (
+                chunk.at,
+                sse_event(self._chunk_body(probe, answer, chunk, last=n == len(chunks) - 1)),
+            )
+            for n, chunk in enumerate(chunks)
+        ]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         arrived = asyncio.get_running_loop().time()

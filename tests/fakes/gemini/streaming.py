@@ -169,6 +169,11 @@ def _unsigned(part: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in part.items() if k != "thoughtSignature"}
 
 
+def sse_event(body: dict[str, Any]) -> bytes:
+    """One event on the wire: ``data: <JSON>`` and a blank line."""
+    return b"data: " + json.dumps(body).encode() + b"\r\n\r\n"
+
+
 class SseStream:
     """One event-stream response: writes events and records what went out, and when."""
 
@@ -196,7 +201,7 @@ class SseStream:
 
     async def send(self, body: dict[str, Any], images: Iterable[bytes] = ()) -> bool:
         """Write one event; False (and the disconnect recorded) when the client is gone."""
-        data = b"data: " + json.dumps(body).encode() + b"\r\n\r\n"
+        data = sse_event(body)
         try:
             await self.response.write(data)
         except ConnectionResetError:
@@ -283,6 +288,13 @@ class AnswerStreaming(AnswerRendering):
     async def _send_chunk(
         self, sse: SseStream, rec: RecordedRequest, answer: Answer, chunk: Chunk, *, last: bool
     ) -> bool:
+        images = [p.image for p in chunk.parts if p.image is not None]
+        return await sse.send(self._chunk_body(rec, answer, chunk, last=last), images)
+
+    def _chunk_body(
+        self, rec: RecordedRequest, answer: Answer, chunk: Chunk, *, last: bool
+    ) -> dict[str, Any]:
+        """The response object one event carries (in the fake's key case)."""
         parts = [p.json for p in chunk.parts]
         cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
         usage = answer.usage
@@ -299,5 +311,4 @@ class AnswerStreaming(AnswerRendering):
         body = self._envelope(
             rec, {"candidates": [cand], "usageMetadata": usage}, answer.response_id
         )
-        images = [p.image for p in chunk.parts if p.image is not None]
-        return await sse.send(self._wire(body), images)
+        return self._wire(body)
