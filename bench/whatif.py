@@ -12,7 +12,6 @@ the product; bench/FINDINGS.md records what each one bought.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 FIXES: dict[str, Callable[[], None]] = {}
@@ -72,61 +71,3 @@ def _switch_interval() -> None:
 
 FIXES["switch05"] = _switch_interval
 
-
-def _draft_shed() -> None:
-    # Live previews under load: drafts are encoded on one thread of their own, one at a time
-    # for the whole bot, and a draft that finds that thread busy is dropped (the status keeps
-    # what it shows). Shipped, every draft waits in asyncio's default executor, ahead of the
-    # store's image writes and the results' photo checks of every other chat.
-    import asyncio  # noqa: PLC0415
-    import concurrent.futures  # noqa: PLC0415
-
-    from bot import progress  # noqa: PLC0415
-    from bot.cards import Card  # noqa: PLC0415
-    from bot.outcome import ResultImage  # noqa: PLC0415
-    from bot.preview import jpeg_preview  # noqa: PLC0415
-
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="drafts")
-    busy = False
-
-    async def encode(draft: bytes) -> bytes | None:
-        nonlocal busy
-        busy = True
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                pool,
-                functools.partial(
-                    jpeg_preview,
-                    draft,
-                    progress.DRAFT_MAX_BYTES,
-                    max_side=progress.DRAFT_MAX_SIDE,
-                ),
-            )
-        finally:
-            busy = False
-
-    async def _run(self: progress.StepStatus) -> None:
-        while not self._closed:
-            await self._wake.wait()
-            await self._pacer.turn(self._chat)
-            self._wake.clear()
-            draft, self._draft = self._draft, None
-            if draft is not None and busy:
-                continue  # shed: another chat's draft is being encoded
-            self._showing = True
-            try:
-                if draft is not None:
-                    encoded = await encode(draft)
-                    if encoded is not None:
-                        self._shown = ResultImage(encoded, "image/jpeg")
-                images = (self._shown,) if self._shown is not None else ()
-                await self._outbox.status(Card(self._text, images=images, buttons=(self._stop,)))
-            except Exception:
-                progress.log.warning("could not show a step's status", exc_info=True)
-            finally:
-                self._showing = False
-
-    progress.StepStatus._run = _run  # type: ignore[method-assign]
-
-
-FIXES["draft_shed"] = _draft_shed
