@@ -332,6 +332,18 @@ class Engine:
         except BotError as exc:
             return await self._fail(chat, outbox, exc, locale, None)
 
+    async def info_text(self, chat: ChatKey, author: Author, reply_to: str | None) -> str:
+        """The /info answer: about the replied-to result, else the chat's latest one."""
+        locale = await self._chat_settings.locale(chat, author)
+        if reply_to is not None:
+            target = await self._store.resolve_link(chat, reply_to)
+        else:
+            target = await self._store.chat_latest(chat)
+        if target is not None and target.role is Role.USER:
+            target = await self._store.latest_answer(target.id)
+        text = await self.info(chat, target.id, locale) if target is not None else None
+        return text or messages.text("info_needs_result", locale)
+
     async def info(self, chat: ChatKey, turn_id: int, locale: str | None) -> str | None:
         """How result `turn_id` was made and what it cost; None when it is not one of `chat`'s."""
         result = await self._own_result(chat, turn_id)

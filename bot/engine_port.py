@@ -65,6 +65,9 @@ class EnginePort(Protocol):
     async def usage_text(self, chat: ChatKey, author: Author) -> str:
         """The /usage answer."""
 
+    async def info_text(self, chat: ChatKey, author: Author, reply_to: str | None) -> str:
+        """The /info answer: how the replied-to result (else the chat's latest) was made."""
+
     async def forget_card(self, chat: ChatKey, author: Author) -> Card:
         """The /forget confirmation, with the button only its asker may press."""
 

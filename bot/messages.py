@@ -151,6 +151,7 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "reframe_button": "Reframe",
         "variations_button": "Variations",
         "info_button": "Info",
+        "info_needs_result": "Reply to one of my pictures with /info to see how it was made.",
         "info": "Model: {model}\nSize: {size} · Aspect ratio: {ratio}\nTook {seconds} s\n"
         "Tokens: {prompt} in, {output} out\nEstimated cost: ${cost}\n"
         "Edit {depth} of its lineage\nInstruction: {instruction}",
@@ -236,6 +237,7 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "reframe_button": "改变画幅",
         "variations_button": "变体",
         "info_button": "信息",
+        "info_needs_result": "回复我生成的任意图片并发送 /info，即可查看它是如何生成的。",
         "info": "模型：{model}\n尺寸：{size} · 宽高比：{ratio}\n耗时 {seconds} 秒\n"
         "Token：输入 {prompt}，输出 {output}\n估算费用：${cost}\n"
         "这条编辑链的第 {depth} 步\n指令：{instruction}",

@@ -393,3 +393,23 @@ async def test_the_new_actions_work_after_a_restart(tmp_path: Path, dc: DiscordF
     assert len(attachment_bytes(dc, together)) == 3
     assert attachment_bytes(dc, zoomed) == [gemini.requests[-1].result_image]
     assert details["content"].startswith("Model: gemini-2.5-flash-image")
+
+
+async def test_info_command_answers_for_the_replied_result_on_telegram(tmp_path: Path) -> None:
+    async with (
+        TelegramFake() as tg,
+        GeminiFake() as gemini,
+        a_telegram_result(tmp_path, tg, gemini) as (bot, chat, alice, _, result),
+    ):
+        asked = tg.send_user_message(chat, alice, text="/info", reply_to=result)
+        about = await bot.reply_to(asked, "sendMessage", linked=False)
+        latest = tg.send_user_message(chat, alice, text="/info")
+        about_latest = await bot.reply_to(latest, "sendMessage", linked=False)
+        group = tg.group(-5, "Friends")
+        lost = tg.send_user_message(group, alice, text="/info")
+        nothing = await bot.reply_to(lost, "sendMessage", linked=False)
+    assert about.params["text"].startswith("Model: gemini-2.5-flash-image")
+    assert about.params["text"].endswith("Instruction: a cat")
+    assert about_latest.params["text"] == about.params["text"]
+    assert nothing.params["text"].startswith("Reply to one of my pictures with /info")
+    assert "info" in [c["command"] for c in tg.calls_of("setMyCommands")[0].params["commands"]]

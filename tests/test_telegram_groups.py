@@ -100,16 +100,8 @@ async def test_help_usage_new_and_commands_in_two_languages(
     english = tg.commands_for(None, "")
     chinese = tg.commands_for(None, "zh")
     assert english is not None and chinese is not None
-    assert [c["command"] for c in english] == [
-        "start",
-        "help",
-        "edit",
-        "imagine",
-        "new",
-        "settings",
-        "usage",
-        "forget",
-    ]
+    expected = ["start", "help", "edit", "imagine", "new", "settings", "usage", "info", "forget"]
+    assert [c["command"] for c in english] == expected
     assert chinese[2]["description"].startswith("编辑")
 
 

@@ -18,9 +18,13 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "branches from it.\n"
         "- Mention me with a picture to start a new edit. In DMs send a picture with a "
         "caption; plain text continues the latest result.\n"
-        "- **Retry** makes another variant; **Original** sends the lossless PNG.\n"
-        "- `/settings` (Manage Server): aspect ratio, size, model and language for this "
-        "channel. `/usage`: what you used today. `/forget`: delete everything you sent me.\n"
+        "- **Retry** makes another variant; **Original** sends the lossless PNG; "
+        "**Variations** makes several at once; **Zoom out**, **Reframe** and **Upscale** "
+        "widen, reshape or enlarge it; **Info** tells how it was made. A thinking model shows "
+        "its drafts as it works, with **Stop**.\n"
+        "- `/settings` (Manage Server): aspect ratio, size, model, previews, search and "
+        "language for this channel. `/usage`: what you used today. `/forget`: delete "
+        "everything you sent me.\n"
         "{intent}",
         "intent_on": "I can read messages in channels, so replies to my results work with "
         "or without a ping.",
@@ -51,8 +55,11 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "- 在任何带图片的消息（或我的结果）上选择 **应用 > Edit image**：输入要修改的内容。\n"
         "- 回复我的结果可继续编辑；回复较早的结果会从那里分支。\n"
         "- 提及我并附上图片即可开始新的编辑。在私信中发送带说明的图片；纯文本会继续最近的结果。\n"
-        "- **重试** 生成另一个版本；**原图** 发送无损 PNG。\n"
-        "- `/settings`（需要管理服务器权限）：本频道的宽高比、尺寸、模型和语言。"
+        "- **重试** 生成另一个版本；**原图** 发送无损 PNG；**变体** 一次生成多个；"
+        "**缩小视野**、**改变画幅** 和 **高清放大** 可扩展、改形或放大画面；"
+        "**信息** 说明生成方式。"
+        "会思考的模型在生成时显示草稿，并提供 **停止**。\n"
+        "- `/settings`（需要管理服务器权限）：本频道的宽高比、尺寸、模型、预览、搜索和语言。"
         "`/usage`：你今天的用量。`/forget`：删除你发给我的所有内容。\n"
         "{intent}",
         "intent_on": "我可以读取频道消息，所以回复我的结果时无论是否提及我都有效。",

@@ -53,7 +53,17 @@ CONNECTION_POOL = 64
 POOL_TIMEOUT_S = 30.0
 UPLOADS_IN_FLIGHT = 16  # photo uploads are the heaviest requests: bound them like downloads
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-COMMAND_NAMES = ("start", "help", "edit", "imagine", "new", "settings", "usage", "forget")
+COMMAND_NAMES = (
+    "start",
+    "help",
+    "edit",
+    "imagine",
+    "new",
+    "settings",
+    "usage",
+    "info",
+    "forget",
+)
 
 
 def chat_key(message: Message) -> ChatKey:
@@ -254,6 +264,9 @@ class TelegramAdapter:
             await self._say(message, messages.text("new_session", locale))
         elif action is Action.USAGE:
             await self._say(message, await self._engine.usage_text(chat, author))
+        elif action is Action.INFO:
+            reply_to = str(parsed.reply_id) if parsed.reply_id is not None else None
+            await self._say(message, await self._engine.info_text(chat, author, reply_to))
         elif action is Action.FORGET:
             card = await self._engine.forget_card(chat, author)
             await self._say(message, card.text, keyboard(card.buttons))

@@ -26,8 +26,12 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "• @{username} <instruction> works wherever Telegram shows me the message.\n"
             "With privacy mode on (the default), I only see commands, mentions and replies to "
             "my messages in groups; that is all I need.\n\n"
-            "Buttons: Retry makes another variant, Original sends the lossless file.\n"
-            "/settings (group admins): aspect ratio, size, model, language. /usage: today's use.\n"
+            "Buttons: Retry makes another variant, Original sends the lossless file, "
+            "Variations makes several at once, Zoom out widens the view, Reframe changes the "
+            "shape, Upscale renders it larger, Info tells how it was made. With a thinking "
+            "model you watch drafts appear, and Stop stops it.\n"
+            "/settings (group admins): aspect ratio, size, model, previews, search, language. "
+            "/usage: today's use. /info as a reply to a result: how it was made.\n"
             "/forget deletes everything you sent me and every image made for you."
         ),
         "settings_title": "Settings for this chat:",
@@ -41,6 +45,7 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "cmd_new": "Start over",
         "cmd_settings": "Aspect ratio, size, model, language",
         "cmd_usage": "Your usage today",
+        "cmd_info": "How a result was made (reply to it)",
         "cmd_forget": "Delete everything you sent me",
         "gif_without_still": "I can only edit still pictures, and Telegram turned this GIF into "
         "an animation without a still frame I could use. Send a JPEG, PNG, WebP or HEIC picture.",
@@ -61,8 +66,11 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "• 回复我发出的任意图片可继续修改；回复较早的图片会从那里分支。\n"
             "• 在 Telegram 允许我看到的地方使用 @{username} <指令>。\n"
             "隐私模式开启时（默认），我在群里只能看到命令、提及和对我消息的回复，这已足够。\n\n"
-            "按钮：“重试”生成另一个版本，“原图”发送无损文件。\n"
-            "/settings（群管理员）：宽高比、尺寸、模型、语言。/usage：今日用量。\n"
+            "按钮：“重试”生成另一个版本，“原图”发送无损文件，“变体”一次生成多个，"
+            "“缩小视野”扩展画面，“改变画幅”更换宽高比，“高清放大”以更大尺寸重绘，"
+            "“信息”说明它是如何生成的。使用会思考的模型时可以看到草稿，按“停止”即可停止。\n"
+            "/settings（群管理员）：宽高比、尺寸、模型、预览、搜索、语言。/usage：今日用量。"
+            "回复结果发送 /info：查看生成信息。\n"
             "/forget 删除你发给我的所有内容以及为你生成的所有图片。"
         ),
         "settings_title": "本聊天的设置：",
@@ -76,6 +84,7 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "cmd_new": "重新开始",
         "cmd_settings": "宽高比、尺寸、模型、语言",
         "cmd_usage": "今日用量",
+        "cmd_info": "结果的生成信息（回复该结果）",
         "cmd_forget": "删除你发给我的所有内容",
         "gif_without_still": "我只能编辑静态图片，而 Telegram 把这个 GIF 转成了动画，"
         "其中没有我能使用的静态画面。请发送 JPEG、PNG、WebP 或 HEIC 图片。",

@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 from telegram import Animation, Document, Message, MessageEntity
 from telegram.constants import ChatType
 
-COMMANDS = frozenset({"start", "help", "edit", "imagine", "new", "settings", "usage", "forget"})
+COMMANDS = frozenset(
+    {"start", "help", "edit", "imagine", "new", "settings", "usage", "forget", "info"}
+)
 
 
 class Action(enum.StrEnum):
@@ -26,6 +28,7 @@ class Action(enum.StrEnum):
     SETTINGS = "settings"
     USAGE = "usage"
     FORGET = "forget"
+    INFO = "info"  # how the replied-to result was made
     NOT_AN_IMAGE = "not_an_image"  # a file that is not a picture, sent to us directly
     NO_STILL = "no_still"  # a GIF (an animation) without a still frame to edit
     IGNORE = "ignore"
@@ -155,6 +158,8 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
         action = Action(name)
         if action is Action.IMAGINE:
             return Parsed(action, rest)
+        if action is Action.INFO:
+            return Parsed(action, reply_id=edit.reply_id)
         if action is Action.EDIT:
             if not (images or edit.reply_images) and (
                 _without_still(message) or _without_still(reply)
