@@ -11,7 +11,10 @@ as transcribed 2026-09/10; check that page before budgeting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+
+from bot.config import ModelPrice
 
 BASE_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 EXTRA_RATIOS = ("1:4", "4:1", "1:8", "8:1")
@@ -73,6 +76,25 @@ _TABLE: dict[str, ModelCapabilities] = {
     "gemini-3.1-flash-lite-image": ModelCapabilities(14, (), BASE_RATIOS, thinking=True),
     "gemini-nano-banana-2": ModelCapabilities(14, ("1K", "2K", "4K"), BASE_RATIOS, thinking=True),
 }
+
+
+def with_prices(
+    caps: ModelCapabilities, model: str, overrides: Mapping[str, ModelPrice]
+) -> ModelCapabilities:
+    """`caps` with the configured prices of `model` (longest matching prefix), if any."""
+    matches = [key for key in overrides if model.startswith(key)]
+    if not matches:
+        return caps
+    price = overrides[max(matches, key=len)]
+    changed = dict(caps.prices) | dict(price.image)
+    first = [(size, changed.pop(size)) for size, _ in caps.prices[:1] if size in changed]
+    return replace(
+        caps,
+        prices=(*first, *changed.items()),
+        input_usd_per_million=caps.input_usd_per_million
+        if price.input_per_million is None
+        else price.input_per_million,
+    )
 
 
 def bare_model_id(model: str) -> str:

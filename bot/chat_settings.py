@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 
 from bot import messages
-from bot.capabilities import ModelCapabilities, bare_model_id, capabilities_for
+from bot.capabilities import ModelCapabilities, bare_model_id, capabilities_for, with_prices
 from bot.config import Settings
 from bot.errors import InputRejected
 from bot.explain import setting_label
@@ -162,6 +162,7 @@ class ChatSettings:
             else None
         )
         caps = capabilities_for(model, max_input_images=override)
+        caps = with_prices(caps, bare_model_id(model), self._settings.prices)
         search_models = self._settings.gemini.search_models
         if search_models is not None:
             bare = bare_model_id(model)

@@ -7,11 +7,12 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.capabilities import bare_model_id, capabilities_for
-from bot.config import Settings, load_settings, secrets_of
+from bot.capabilities import bare_model_id, capabilities_for, with_prices
+from bot.config import ModelPrice, Settings, load_settings, secrets_of
 from bot.errors import ConfigError, ModelError
 from bot.logsetup import configure_logging
 from bot.plugins import Plugins, TerminalPlugin, discover_plugins
@@ -123,11 +124,13 @@ async def _models(settings: Settings) -> int:
         return EXIT_UNAVAILABLE
     finally:
         await model.aclose()
-    print(models_table(available, settings.gemini.model))
+    print(models_table(available, settings.gemini.model, settings.prices))
     return 0
 
 
-def models_table(models: list[ModelInfo], configured: str) -> str:
+def models_table(
+    models: list[ModelInfo], configured: str, prices: Mapping[str, ModelPrice] | None = None
+) -> str:
     """One line per image model: its limits from `bot.capabilities`; `*` marks gemini.model."""
     header = (
         "",
@@ -141,7 +144,7 @@ def models_table(models: list[ModelInfo], configured: str) -> str:
     )
     rows = [header]
     for info in models:
-        caps = capabilities_for(info.id)
+        caps = with_prices(capabilities_for(info.id), info.id, prices or {})
         rows.append(
             (
                 "*" if info.id == bare_model_id(configured) else "",

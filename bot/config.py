@@ -21,7 +21,7 @@ T = TypeVar("T")
 # Nano Banana 2, generally available (ai.google.dev/models/gemini, checked 2026-12).
 DEFAULT_MODEL = "gemini-3.1-flash-image"
 MAX_VARIATIONS = 4
-CORE_SECTIONS = ("gemini", "storage", "access", "limits", "logging", "iteration")
+CORE_SECTIONS = ("gemini", "storage", "access", "limits", "logging", "iteration", "prices")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,14 @@ class IterationSettings:
     # Upscale for chats whose model has no sizes: this model at this size ("" = not offered).
     upscale_model: str = ""
     upscale_size: str = "4K"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """A model's prices, overriding the built-in table (`[prices."model-id"]`)."""
+
+    input_per_million: float | None = None  # USD per 1M input tokens
+    image: tuple[tuple[str, float], ...] = ()  # (size, USD per output image)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +142,8 @@ class Settings:
     access: AccessSettings = field(default_factory=AccessSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     iteration: IterationSettings = field(default_factory=IterationSettings)
+    # Price overrides by model id prefix (longest wins), as in bot/capabilities.py.
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     log_level: str = "INFO"
     plugins: Mapping[str, PluginConfig] = field(default_factory=dict)  # by section name
 
@@ -328,6 +338,8 @@ def parse_settings(
         raise ConfigError("iteration.variations", f"must be at most {MAX_VARIATIONS}")
     it.finish()
 
+    prices = _prices(raw.get("prices", {}))
+
     lg = Section("logging", raw.get("logging", {}))
     level = lg.string("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -346,9 +358,33 @@ def parse_settings(
         access=access,
         limits=limits,
         iteration=iteration,
+        prices=prices,
         log_level=level,
         plugins=configs,
     )
+
+
+def _prices(table: object) -> dict[str, ModelPrice]:
+    """`[prices."model-id"]` tables: `input_per_million = 0.5`, `image = { "1K" = 0.067 }`."""
+    if not isinstance(table, dict):
+        raise ConfigError("prices", "must be a table of models")
+    prices = {}
+    for model, entry in table.items():
+        section = Section(f"prices.{model}", entry)
+        given = "input_per_million" in section.table
+        per_million = section.number("input_per_million", 0.0)
+        images = section.table.get("image", {})
+        section.used.add("image")
+        if not isinstance(images, dict) or any(
+            isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in images.values()
+        ):
+            raise ConfigError(f"prices.{model}.image", "expected a table of size = USD")
+        section.finish()
+        prices[model] = ModelPrice(
+            per_million if given else None,
+            tuple((str(size), float(usd)) for size, usd in images.items()),
+        )
+    return prices
 
 
 def load_settings(

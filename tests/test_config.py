@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,11 @@ from adapters.discord.config import DiscordSettings
 from adapters.discord.plugin import plugin as discord
 from adapters.telegram.config import TelegramSettings
 from adapters.telegram.plugin import plugin as telegram
+from bot.capabilities import capabilities_for
+from bot.chat_settings import ChatSettings
 from bot.config import DEFAULT_MODEL, load_settings, parse_settings
 from bot.errors import ConfigError
+from bot.limits import AccessPolicy
 
 PLUGINS = (telegram, discord)
 
@@ -90,3 +94,38 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     bad.write_text("[gemini\nmodel = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(bad, {})
+
+
+def test_prices_override_the_built_in_table_by_model_prefix() -> None:
+    settings = parse_settings(
+        {
+            "prices": {
+                "gemini-3.1-flash-image": {"input_per_million": 0.25, "image": {"4K": 0.2}},
+                "gemini-2.5-flash-image": {"image": {"1K": 0.05}},
+            }
+        },
+        env={},
+    )
+    store_less = ChatSettings(settings, None, AccessPolicy(settings.access))  # type: ignore[arg-type]
+    flash = store_less.caps("gemini-3.1-flash-image-preview")
+    assert flash.input_usd_per_million == 0.25
+    assert flash.price("4K") == 0.2 and flash.price("2K") == 0.101  # the rest as built in
+    assert flash.price(None) == 0.067  # the default size keeps its place
+    legacy = store_less.caps("gemini-2.5-flash-image")
+    assert legacy.price(None) == 0.05 and legacy.input_usd_per_million == 0.3
+    assert capabilities_for("gemini-3.1-flash-image").price("4K") == 0.151  # table untouched
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        {"m": {"image": {"1K": "cheap"}}},
+        {"m": {"image": {"1K": -1}}},
+        {"m": {"input_per_million": "x"}},
+        {"m": {"typo": 1}},
+        {"m": 3},
+    ],
+)
+def test_bad_prices_are_refused_naming_the_key(prices: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"prices\.m"):
+        parse_settings({"prices": prices}, env={})
