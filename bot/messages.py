@@ -151,7 +151,8 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "reframe_button": "Reframe",
         "variations_button": "Variations",
         "info_button": "Info",
-        "info_needs_result": "Reply to one of my pictures with /info to see how it was made.",
+        "info_needs_result": "I found no result of mine there. Reply to one of my pictures with "
+        "/info, or give /info its message link.",
         "info": "Model: {model}\nSize: {size} · Aspect ratio: {ratio}\nTook {seconds} s\n"
         "Tokens: {prompt} in, {output} out\nEstimated cost: ${cost}\n"
         "Edit {depth} of its lineage\nInstruction: {instruction}",
@@ -237,7 +238,8 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "reframe_button": "改变画幅",
         "variations_button": "变体",
         "info_button": "信息",
-        "info_needs_result": "回复我生成的任意图片并发送 /info，即可查看它是如何生成的。",
+        "info_needs_result": "那里没有我生成的结果。请回复我生成的图片并发送 /info，"
+        "或在 /info 中提供该消息的链接。",
         "info": "模型：{model}\n尺寸：{size} · 宽高比：{ratio}\n耗时 {seconds} 秒\n"
         "Token：输入 {prompt}，输出 {output}\n估算费用：${cost}\n"
         "这条编辑链的第 {depth} 步\n指令：{instruction}",

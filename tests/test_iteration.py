@@ -411,5 +411,23 @@ async def test_info_command_answers_for_the_replied_result_on_telegram(tmp_path:
     assert about.params["text"].startswith("Model: gemini-2.5-flash-image")
     assert about.params["text"].endswith("Instruction: a cat")
     assert about_latest.params["text"] == about.params["text"]
-    assert nothing.params["text"].startswith("Reply to one of my pictures with /info")
+    assert nothing.params["text"].startswith("I found no result of mine there.")
     assert "info" in [c["command"] for c in tg.calls_of("setMyCommands")[0].params["commands"]]
+
+
+async def test_info_command_on_discord_takes_a_link_or_the_latest(
+    tmp_path: Path, dc: DiscordFake
+) -> None:
+    async with GeminiFake() as gemini, serving(bot_settings(tmp_path / "dc", gemini, dc)):
+        first = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
+        [older] = await dc.wait_for_followup(first)
+        second = await dc.slash_command("imagine", {"prompt": "a pear tree"})
+        await dc.wait_for_followup(second)
+        link = f"https://discord.com/channels/{first.guild_id}/{first.channel_id}/{older['id']}"
+        by_link = await ephemeral_answer(dc, await dc.slash_command("info", {"message": link}))
+        latest = await ephemeral_answer(dc, await dc.slash_command("info"))
+        unknown = await ephemeral_answer(dc, await dc.slash_command("info", {"message": "12345"}))
+    assert by_link["content"].endswith("Instruction: a lemon tree")
+    assert latest["content"].endswith("Instruction: a pear tree")
+    assert unknown["content"].startswith("I found no result of mine there.")
+    assert "info" in [c["name"] for c in dc.global_commands]

@@ -1,7 +1,8 @@
-"""/settings, /usage, /help and /forget: answered ephemerally, to the caller only."""
+"""/settings, /usage, /info, /help and /forget: answered ephemerally, to the caller only."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import discord
@@ -20,6 +21,14 @@ from bot.errors import InputRejected
 from bot.explain import failure_for
 
 Interaction = discord.Interaction[discord.Client]
+# https://discord.com/channels/<guild or @me>/<channel>/<message>, or a bare message id.
+MESSAGE_LINK = re.compile(r"(?:https?://\S*?/channels/[^/\s]+/\d+/)?(?P<id>\d{5,25})")
+
+
+def message_id_of(given: str) -> str:
+    """The message id in a link or id a user typed (unchanged when it is neither)."""
+    match = MESSAGE_LINK.fullmatch(given.strip())
+    return match["id"] if match else given.strip()
 
 
 class ChatCommands:
@@ -71,6 +80,14 @@ class ChatCommands:
         async with self._guard.interaction(interaction, "/usage"):
             scope = await self._scope(interaction)
             await answer(interaction, await self._engine.usage_text(scope.chat, scope.author))
+
+    async def info(self, interaction: Interaction, message: str | None) -> None:
+        """How a result was made: the linked or given message's, else the latest here."""
+        async with self._guard.interaction(interaction, "/info"):
+            scope = await self._scope(interaction)
+            reply_to = message_id_of(message) if message else None
+            text = await self._engine.info_text(scope.chat, scope.author, reply_to)
+            await answer(interaction, text)
 
     async def forget(self, interaction: Interaction) -> None:
         """Ask the caller to confirm deleting everything they sent (a button only they see)."""

@@ -128,6 +128,11 @@ def register_commands(
     async def usage(interaction: Interaction) -> None:
         await chat.usage(interaction)
 
+    @tree.command(name="info", description="How a result was made and what it cost")
+    @app_commands.describe(message="A result's message link or id (default: the latest here)")
+    async def info(interaction: Interaction, message: str | None = None) -> None:
+        await chat.info(interaction, message)
+
     @tree.command(name="forget", description="Delete everything you sent me")
     async def forget(interaction: Interaction) -> None:
         await chat.forget(interaction)
