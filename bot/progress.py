@@ -78,12 +78,24 @@ class StatusPacer:
         loop = asyncio.get_running_loop()
         key = (chat.platform, chat.chat_id)
         now = loop.time()
-        due = max(self._next.get(key, now), now)
-        self._next[key] = due + self.interval
+        previous = self._next.get(key)
+        due = max(previous or now, now)
+        claimed = self._next[key] = due + self.interval
         if len(self._next) > 1000:  # forget chats whose last update is long past
             self._next = {k: t for k, t in self._next.items() if t > now}
-        if due > now:
+        if due <= now:
+            return
+        try:
             await asyncio.sleep(due - now)  # pacing: the wait is the point
+        except asyncio.CancelledError:
+            # The update was dropped (its step ended): give the slot back, unless a later
+            # update of the chat has queued behind it meanwhile.
+            if self._next.get(key) == claimed:
+                if previous is None:
+                    del self._next[key]
+                else:
+                    self._next[key] = previous
+            raise
 
 
 class StepStatus:

@@ -8,6 +8,7 @@ in test_live_previews_telegram.py and test_live_previews_discord.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bot.app import open_engine
 from bot.engine import Engine
 from bot.lineage import Part, TurnStatus, replayed
 from bot.outcome import FailureKind, Outcome
+from bot.progress import StatusPacer
 from tests.conftest import ALICE, CHAT, RecordingOutbox, make_settings, photo, request
 from tests.fakes.gemini import GeminiFake, Reply
 from tests.test_actions import RecordingReply
@@ -285,3 +287,18 @@ def test_thought_summaries_are_not_replayed_but_signed_thoughts_are() -> None:
     signed = Part(text="", thought=True, raw='{"thought":true,"thought_signature":"c2ln"}')
     answer = Part(text="Here", raw='{"text":"Here","thought_signature":"c2ln"}')
     assert [replayed(p) for p in (summary, signed, answer)] == [False, True, True]
+
+
+async def test_a_dropped_status_update_gives_its_slot_back() -> None:
+    pacer = StatusPacer(interval=30.0)
+    key = (CHAT.platform, CHAT.chat_id)
+    await pacer.turn(CHAT)  # the first update goes at once and holds the next 30 s
+    first_claim = pacer._next[key]
+    waiting = asyncio.create_task(pacer.turn(CHAT))  # the next waits for that slot
+    await asyncio.sleep(0)
+    assert pacer._next[key] == first_claim + 30.0
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    # Dropped (its step ended): the chat's next update waits for the first slot only.
+    assert pacer._next[key] == first_claim
