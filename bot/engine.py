@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot import messages
@@ -26,7 +27,7 @@ from bot.explain import failure_for, usage_text
 from bot.housekeeping import Housekeeping, OutboxFactory
 from bot.images import ImageLimits
 from bot.intake import ImageIntake
-from bot.iteration import Builder
+from bot.iteration import Builder, gathered
 from bot.iteration_actions import iteration_actions
 from bot.limits import AccessPolicy, ModelGate
 from bot.lineage import (
@@ -37,7 +38,7 @@ from bot.lineage import (
     TurnStatus,
 )
 from bot.model import GenerationSettings
-from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
+from bot.outcome import Failure, FailureKind, Outcome, ResultImage
 from bot.quotas import Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
 from bot.standard_actions import FORGET, STANDARD_ACTIONS
@@ -46,29 +47,6 @@ from bot.store import Store
 __all__ = ["Engine", "ImageModel", "Outbox", "failure_for"]
 
 log = logging.getLogger(__name__)
-
-
-def gathered(outcomes: Sequence[Outcome], locale: str | None) -> Outcome:
-    """Several answers to one turn as one outcome: the images of those that succeeded, each
-    with its model turn, and a note naming the ones that did not."""
-    succeeded = [o for o in outcomes if isinstance(o, Success) and o.images]
-    if not succeeded:
-        failed = [o for o in outcomes if isinstance(o, Failure)]
-        return failed[0] if failed else outcomes[0]
-    notes = tuple(
-        messages.text("variation_failed", locale, number=n, reason=o.message)
-        for n, o in enumerate(outcomes, start=1)
-        if isinstance(o, Failure)
-    )
-    first = succeeded[0]
-    return dataclasses.replace(
-        first,
-        images=tuple(image for o in succeeded for image in o.images[-1:]),
-        text=messages.text("variations_text", locale, count=len(succeeded)),
-        notes=notes,
-        variants=tuple(o.model_turn_id for o in succeeded),
-        sources=(),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,19 +113,40 @@ class Engine:
 
     async def handle(self, request: EditRequest, outbox: Outbox) -> Outcome:
         """Run one editing step for `request` and deliver its outcome."""
-        stored = await self._chat_settings.stored(request.chat)  # read once per step
-        locale = stored.get("language") or request.author.locale
+        locale, wanted = await self._step_settings(request.chat, request.author, request.options)
         try:
-            if not self._access.allows(request.chat, request.author):
-                raise AccessDenied(request.author.user_id)
-            cost = await self._estimate(request.chat, request.options, 1, stored)
-            async with self._quotas.reserve(request.chat, request.author, cost=cost):
-                return await self._handle_reserved(request, outbox, locale, stored)
+            async with self._admitted(request.chat, request.author, wanted):
+                return await self._handle_reserved(request, outbox, locale, wanted)
         except BotError as exc:  # refused before anything was stored
             return await self._fail(request.chat, outbox, exc, locale, None)
 
+    async def _step_settings(
+        self, chat: ChatKey, author: Author, options: GenerationOptions
+    ) -> tuple[str | None, GenerationSettings]:
+        """The language to answer in and what to ask the model, from one settings read."""
+        stored = await self._chat_settings.stored(chat)
+        locale = stored.get("language") or author.locale
+        return locale, await self._chat_settings.generation(chat, options, stored)
+
+    @asynccontextmanager
+    async def _admitted(
+        self, chat: ChatKey, author: Author, wanted: GenerationSettings, images: int = 1
+    ) -> AsyncIterator[None]:
+        """Refuse whom the access rules refuse; else hold `images` and their estimated cost
+        (the chat's model and size) against today's limits while the block runs."""
+        if not self._access.allows(chat, author):
+            raise AccessDenied(author.user_id)
+        caps = self._chat_settings.caps(wanted.model)
+        cost = caps.estimated_cost(0, images, wanted.image_size)  # input tokens come later
+        async with self._quotas.reserve(chat, author, images=images, cost=cost):
+            yield
+
     async def _handle_reserved(
-        self, request: EditRequest, outbox: Outbox, locale: str | None, stored: dict[str, str]
+        self,
+        request: EditRequest,
+        outbox: Outbox,
+        locale: str | None,
+        options: GenerationSettings,
     ) -> Outcome:
         try:
             text = request.text.strip()
@@ -161,7 +160,6 @@ class Engine:
                 and not (parent.carried or parent.borrowed or request.images)
             ):
                 raise InputRejected("need_image")
-            options = await self._chat_settings.generation(request.chat, request.options, stored)
             caps = self._chat_settings.caps(options.model)
             room = caps.max_input_images - (1 if parent.turn_id is not None else 0)
             sources, carried, notes = self._intake.fit(
@@ -226,13 +224,10 @@ class Engine:
 
     async def retry(self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox) -> Outcome:
         """Answer a stored user turn again (a reroll: a sibling model turn)."""
-        locale = await self._chat_settings.locale(chat, author)
+        locale, wanted = await self._step_settings(chat, author, GenerationOptions())
         try:
-            if not self._access.allows(chat, author):
-                raise AccessDenied(author.user_id)
-            cost = await self._estimate(chat, GenerationOptions(), 1)
-            async with self._quotas.reserve(chat, author, cost=cost):
-                return await self._retry_reserved(chat, author, turn_id, outbox, locale)
+            async with self._admitted(chat, author, wanted):
+                return await self._retry_reserved(chat, author, turn_id, outbox, locale, wanted)
         except BotError as exc:
             return await self._fail(chat, outbox, exc, locale, None)
 
@@ -243,6 +238,7 @@ class Engine:
         turn_id: int,
         outbox: Outbox,
         locale: str | None,
+        wanted: GenerationSettings,
     ) -> Outcome:
         user_turn = await self._own_user_turn(chat, turn_id)
         if user_turn is None:
@@ -258,26 +254,21 @@ class Engine:
                 chat, outbox, Failure(FailureKind.NEED_INSTRUCTION, message), locale
             )
         await self._store.set_status(user_turn.id, TurnStatus.PENDING)
-        options = await self._chat_settings.generation(chat, GenerationOptions())
-        return await self._answer(chat, author, user_turn, options, outbox, locale, (), {})
+        return await self._answer(chat, author, user_turn, wanted, outbox, locale, (), {})
 
     async def follow_up(
         self, chat: ChatKey, author: Author, turn_id: int, build: Builder, outbox: Outbox
     ) -> Outcome:
         """A next step from result `turn_id`: a new user turn under it, built by `build` from
         the result's image, answered like any other (limits, Stop, Retry, replies)."""
-        locale = await self._chat_settings.locale(chat, author)
+        locale, current = await self._step_settings(chat, author, GenerationOptions())
         try:
-            if not self._access.allows(chat, author):
-                raise AccessDenied(author.user_id)
-            cost = await self._estimate(chat, GenerationOptions(), 1)
-            async with self._quotas.reserve(chat, author, cost=cost):
+            async with self._admitted(chat, author, current):
                 result = await self._own_result(chat, turn_id)
                 image = await self._last_image(result) if result is not None else None
                 if result is None or image is None:
                     failure = Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
                     return await self._deliver(chat, outbox, failure, locale)
-                current = await self._chat_settings.generation(chat, GenerationOptions())
                 follow = await build(image, current, self._chat_settings.caps)
                 if follow is None:
                     failure = Failure(FailureKind.INPUT, messages.text("cannot_do_that", locale))
@@ -302,20 +293,16 @@ class Engine:
         The images are reserved up front; the answers run in parallel under the model gate
         and are posted together, each linked to its own model turn. Only successes count.
         """
-        locale = await self._chat_settings.locale(chat, author)
+        locale, wanted = await self._step_settings(chat, author, GenerationOptions())
+        # One status for them all: drafts of several answers would only confuse.
+        wanted = dataclasses.replace(wanted, thoughts=False)
         count = self._settings.iteration.variations
         try:
-            if not self._access.allows(chat, author):
-                raise AccessDenied(author.user_id)
-            cost = await self._estimate(chat, GenerationOptions(), count)
-            async with self._quotas.reserve(chat, author, images=count, cost=cost):
+            async with self._admitted(chat, author, wanted, images=count):
                 user_turn = await self._own_user_turn(chat, turn_id)
                 if user_turn is None or user_turn.status is TurnStatus.DRAFT:
                     failure = Failure(FailureKind.INPUT, messages.text("unknown_result", locale))
                     return await self._deliver(chat, outbox, failure, locale)
-                wanted = await self._chat_settings.generation(chat, GenerationOptions())
-                # One status for them all: drafts of several answers would only confuse.
-                wanted = dataclasses.replace(wanted, thoughts=False)
                 status = self._answering.status(outbox, chat, user_turn, locale)
                 try:
                     outcomes = await asyncio.gather(
@@ -367,18 +354,6 @@ class Engine:
             instruction=instruction[:300] or "-",
         )
 
-    async def _estimate(
-        self,
-        chat: ChatKey,
-        options: GenerationOptions,
-        images: int,
-        stored: dict[str, str] | None = None,
-    ) -> float:
-        """What `images` would cost at the chat's model and size (USD): held against the
-        day's budget before the call; the ledger keeps the real figure after it."""
-        wanted = await self._chat_settings.generation(chat, options, stored)
-        return self._chat_settings.caps(wanted.model).estimated_cost(0, images, wanted.image_size)
-
     async def _last_image(self, turn: Turn) -> ResultImage | None:
         """A turn's last visible image, if it still has one (retention may have taken it)."""
         if not turn.images:
@@ -398,11 +373,8 @@ class Engine:
 
     async def original(self, chat: ChatKey, turn_id: int) -> tuple[ResultImage, ...]:
         """The stored, lossless images of a result in `chat` (empty when unknown)."""
-        turn = await self._store.get_turn(turn_id)
-        if turn is None or await self._store.lineage_chat(turn_id) != (
-            chat.platform,
-            chat.chat_id,
-        ):
+        turn = await self._own_result(chat, turn_id)
+        if turn is None:
             return ()
         return tuple(
             [ResultImage(await self._store.read_image(ref), ref.mime_type) for ref in turn.images]

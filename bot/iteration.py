@@ -1,4 +1,5 @@
-"""One-tap next steps from a result: what each sends the model, built from the result itself.
+"""One-tap next steps from a result: what each sends the model, built from the result itself,
+and how Variations' several answers become one outcome.
 
 A follow-up is an ordinary user turn under the result (replies continue from its answer, Retry
 repeats it, it survives restarts); only its pictures, instruction and options are made here.
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from PIL import Image
 
+from bot import messages
 from bot.capabilities import ModelCapabilities
 from bot.model import GenerationSettings
-from bot.outcome import ResultImage
+from bot.outcome import Failure, Outcome, ResultImage, Success
 
 ZOOM_FACTOR = 1.5
 # The empty border: a flat mid grey is unmistakably "not part of the picture" for the model.
@@ -149,3 +151,26 @@ def upscaler(upscale_model: str, upscale_size: str) -> Builder:
         return None
 
     return upscale
+
+
+def gathered(outcomes: Sequence[Outcome], locale: str | None) -> Outcome:
+    """Several answers to one turn as one outcome: the images of those that succeeded, each
+    with its model turn, and a note naming the ones that did not."""
+    succeeded = [o for o in outcomes if isinstance(o, Success) and o.images]
+    if not succeeded:
+        failed = [o for o in outcomes if isinstance(o, Failure)]
+        return failed[0] if failed else outcomes[0]
+    notes = tuple(
+        messages.text("variation_failed", locale, number=n, reason=o.message)
+        for n, o in enumerate(outcomes, start=1)
+        if isinstance(o, Failure)
+    )
+    first = succeeded[0]
+    return replace(
+        first,
+        images=tuple(image for o in succeeded for image in o.images[-1:]),
+        text=messages.text("variations_text", locale, count=len(succeeded)),
+        notes=notes,
+        variants=tuple(o.model_turn_id for o in succeeded),
+        sources=(),
+    )
