@@ -25,7 +25,8 @@ from telegram import (
 from telegram.constants import MessageEntityType
 from telegram.error import Forbidden
 
-from adapters.telegram.sending import call, photo_preview
+from adapters.telegram.parsing import utf16_len
+from adapters.telegram.sending import call, photo_preview, send_file
 from adapters.telegram.status import FloodPause, StatusMessage
 from bot import messages
 from bot.actions import Button
@@ -124,7 +125,7 @@ class TelegramOutbox:
             title = source.title[:200]
             entities.append(
                 MessageEntity(
-                    MessageEntityType.TEXT_LINK, _utf16_len(text), _utf16_len(title), source.uri
+                    MessageEntityType.TEXT_LINK, utf16_len(text), utf16_len(title), source.uri
                 )
             )
             text += title
@@ -177,22 +178,12 @@ class TelegramOutbox:
             posted = await self._upload([p.data for p in previews], caption, rest, markup)
             for image, name, preview in zip(images, names, previews, strict=True):
                 if preview.keep_file:
-                    posted.append(await self._post_file(image, name, posted[0].message_id))
+                    place, first = self._place, posted[0].message_id
+                    file = await send_file(
+                        self._bot, place.chat_id, place.thread_id, first, image, name
+                    )
+                    posted.append(file)
         return posted
-
-    async def _post_file(self, image: ResultImage, name: str, reply_to: int) -> Message:
-        """The lossless file of a result whose photo Telegram recompresses too much."""
-        return await call(
-            lambda: self._bot.send_document(
-                self._place.chat_id,
-                image.data,
-                filename=name,
-                message_thread_id=self._place.thread_id,
-                reply_parameters=self._reply(reply_to),
-                disable_content_type_detection=True,
-            ),
-            what="sendDocument",
-        )
 
     async def _upload(
         self,
@@ -230,8 +221,3 @@ class TelegramOutbox:
         )
         follow = "\n\n".join(rest) or "⬆️"
         return [*album, *await self._post_text(follow, markup, album[0].message_id)]
-
-
-def _utf16_len(text: str) -> int:
-    """Telegram measures entity offsets in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2

@@ -34,6 +34,11 @@ class Action(enum.StrEnum):
     IGNORE = "ignore"
 
 
+def utf16_len(text: str) -> int:
+    """Telegram measures entity offsets and lengths in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 @dataclass(frozen=True, slots=True)
 class TelegramImage:
     """A picture Telegram holds for us, not yet downloaded."""
@@ -135,7 +140,7 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
         return IGNORED
     text = message.text or message.caption or ""
     raw_entities = message.entities if message.text else message.caption_entities
-    length16 = len(text.encode("utf-16-le")) // 2
+    length16 = utf16_len(text)
     entities = tuple(
         e for e in raw_entities or () if e.offset >= 0 and e.offset + e.length <= length16
     )

@@ -17,7 +17,7 @@ from telegram import (
 from telegram.error import TelegramError
 
 from adapters.telegram.outbox import Place, TelegramOutbox, place_of
-from adapters.telegram.sending import ChatActions, answer_query, call
+from adapters.telegram.sending import ChatActions, answer_query, call, send_file
 from bot.actions import Button
 from bot.outcome import ResultImage, file_names
 
@@ -94,16 +94,8 @@ class TelegramPress:
             else None
         )
         for image, name in zip(images, file_names(images, stem), strict=True):
-            await call(
-                lambda image=image, name=name: self._bot.send_document(  # type: ignore[misc]
-                    message.chat.id,
-                    image.data,
-                    filename=name,
-                    caption=caption,
-                    message_thread_id=thread_id,
-                    reply_parameters=_reply_to(message.message_id),
-                ),
-                what="sendDocument",
+            await send_file(
+                self._bot, message.chat.id, thread_id, message.message_id, image, name, caption
             )
 
     async def choose(self, prompt: str, options: Sequence[Button]) -> None:

@@ -13,10 +13,11 @@ from datetime import timedelta
 from typing import TypeVar
 
 from PIL import Image
-from telegram import Bot, CallbackQuery
+from telegram import Bot, CallbackQuery, Message, ReplyParameters
 from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.outcome import ResultImage
 from bot.preview import jpeg_preview
 from bot.request import Author, ChatKey
 
@@ -68,6 +69,31 @@ async def call(
             log.warning("%s: %s, retry %d", what, type(exc).__name__, attempt)
             await sleep(0.5 * 2 ** (attempt - 1))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def send_file(
+    bot: Bot,
+    chat_id: int,
+    thread_id: int | None,
+    reply_to: int,
+    image: ResultImage,
+    name: str,
+    caption: str | None = None,
+) -> Message:
+    """A result image as a document, byte for byte (a photo would be recompressed)."""
+    return await call(
+        lambda: bot.send_document(
+            chat_id,
+            image.data,
+            filename=name,
+            caption=caption,
+            message_thread_id=thread_id,
+            # The message may have been deleted meanwhile.
+            reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
+            disable_content_type_detection=True,
+        ),
+        what="sendDocument",
+    )
 
 
 async def is_chat_admin(bot: Bot, chat: ChatKey, author: Author) -> bool:
