@@ -202,8 +202,21 @@ def offer_retry(outcome: Outcome) -> str | None:
     return None
 
 
-def offer_original(outcome: Outcome) -> str | None:
-    """Original: results that have images (one answer; Variations are replied to instead)."""
-    if isinstance(outcome, Success) and outcome.images and not outcome.variants:
+def offer_images(outcome: Outcome) -> str | None:
+    """Every result that has images, Variations included."""
+    if isinstance(outcome, Success) and outcome.images:
         return str(outcome.model_turn_id)
     return None
+
+
+def offer_original(outcome: Outcome) -> str | None:
+    """Original and the other actions on one picture: results that have images, but not
+    Variations (there, people reply to the one they mean)."""
+    if isinstance(outcome, Success) and not outcome.variants:
+        return offer_images(outcome)
+    return None
+
+
+def turn_of(arg: str) -> int | None:
+    """The turn id a payload argument carries; None when this version cannot read it."""
+    return int(arg) if arg.isdigit() else None

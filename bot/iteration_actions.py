@@ -8,10 +8,19 @@ reply under the result.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bot import messages
-from bot.actions import Action, Handler, Offer, PressContext
+from bot.actions import (
+    Action,
+    Handler,
+    Offer,
+    PressContext,
+    offer_images,
+    offer_original,
+    turn_of,
+)
 from bot.capabilities import capabilities_for
 from bot.config import Settings
 from bot.iteration import Builder, larger_size, reframer, upscaler, zoom_out
@@ -22,24 +31,35 @@ if TYPE_CHECKING:
     from bot.engine import Engine
 
 
+def _on_result(run: Callable[[Engine, PressContext, int], Awaitable[None]]) -> Handler:
+    """A handler that runs `run` for the pressed result's turn id, or says it is unknown."""
+
+    async def handler(engine: Engine, press: PressContext, arg: str) -> None:
+        turn_id = turn_of(arg)
+        if turn_id is None:
+            await press.reply.notify(messages.text("unknown_result", press.locale))
+            return
+        await run(engine, press, turn_id)
+
+    return handler
+
+
 def _runs(build: Builder) -> Handler:
     """A handler that answers the pressed result with the follow-up `build` makes."""
 
-    async def handler(engine: Engine, press: PressContext, arg: str) -> None:
-        if not arg.isdigit():
-            await press.reply.notify(messages.text("unknown_result", press.locale))
-            return
+    async def run(engine: Engine, press: PressContext, turn_id: int) -> None:
         await press.reply.acknowledge()
         outbox = await press.reply.outbox()
-        await engine.follow_up(press.chat, press.author, int(arg), build, outbox)
+        await engine.follow_up(press.chat, press.author, turn_id, build, outbox)
 
-    return handler
+    return _on_result(run)
 
 
 async def _reframe(engine: Engine, press: PressContext, arg: str) -> None:
     """`<turn>`: offer the model's aspect ratios; `<turn>-<w>x<h>`: reframe to that one."""
     turn, _, ratio = arg.partition("-")
-    if not turn.isdigit():
+    turn_id = turn_of(turn)
+    if turn_id is None:
         await press.reply.notify(messages.text("unknown_result", press.locale))
         return
     if not ratio:
@@ -57,12 +77,12 @@ async def _reframe(engine: Engine, press: PressContext, arg: str) -> None:
     await press.reply.acknowledge()
     outbox = await press.reply.outbox()
     build = reframer(ratio.replace("x", ":"))
-    await engine.follow_up(press.chat, press.author, int(turn), build, outbox)
+    await engine.follow_up(press.chat, press.author, turn_id, build, outbox)
 
 
-async def _info(engine: Engine, press: PressContext, arg: str) -> None:
+async def _info(engine: Engine, press: PressContext, turn_id: int) -> None:
     """Tell the presser how the result was made and what it cost."""
-    text = await engine.info(press.chat, int(arg), press.locale) if arg.isdigit() else None
+    text = await engine.info(press.chat, turn_id, press.locale)
     if text is None:
         await press.reply.notify(messages.text("unknown_result", press.locale))
         return
@@ -70,27 +90,10 @@ async def _info(engine: Engine, press: PressContext, arg: str) -> None:
     await press.reply.notify(text)
 
 
-def _offer_images(outcome: Outcome) -> str | None:
-    """Results with one picture (under Variations, reply to the one to go on from)."""
-    if isinstance(outcome, Success) and outcome.images and not outcome.variants:
-        return str(outcome.model_turn_id)
-    return None
-
-
-def _offer_variations(outcome: Outcome) -> str | None:
-    """Every result with a picture, Variations too (more of them)."""
-    if isinstance(outcome, Success) and outcome.images:
-        return str(outcome.model_turn_id)
-    return None
-
-
-async def _variations(engine: Engine, press: PressContext, arg: str) -> None:
+async def _variations(engine: Engine, press: PressContext, turn_id: int) -> None:
     """Several new answers to the result's instruction, posted together."""
-    if not arg.isdigit():
-        await press.reply.notify(messages.text("unknown_result", press.locale))
-        return
     await press.reply.acknowledge()
-    await engine.variations(press.chat, press.author, int(arg), await press.reply.outbox())
+    await engine.variations(press.chat, press.author, turn_id, await press.reply.outbox())
 
 
 def _offer_upscale(settings: Settings) -> Offer:
@@ -99,7 +102,7 @@ def _offer_upscale(settings: Settings) -> Offer:
 
     def offer(outcome: Outcome) -> str | None:
         """Results with a picture, when a larger size than theirs is to be had."""
-        if _offer_images(outcome) is None or not isinstance(outcome, Success):
+        if offer_original(outcome) is None or not isinstance(outcome, Success):
             return None
         asked = GenerationSettings(outcome.model, image_size=outcome.image_size)
         if larger_size(asked, capabilities_for(outcome.model)) is not None or (
@@ -112,7 +115,7 @@ def _offer_upscale(settings: Settings) -> Offer:
 
 
 REFRAME = Action(
-    "reframe", "rf", "reframe_button", _reframe, emoji="\N{LEFT RIGHT ARROW}", offer=_offer_images
+    "reframe", "rf", "reframe_button", _reframe, emoji="\N{LEFT RIGHT ARROW}", offer=offer_original
 )
 
 
@@ -124,9 +127,9 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             "variations",
             "v",
             "variations_button",
-            _variations,
+            _on_result(_variations),
             emoji="\N{GAME DIE}",
-            offer=_offer_variations,
+            offer=offer_images,
         ),
         Action(
             "zoom_out",
@@ -134,7 +137,7 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             "zoom_out_button",
             _runs(zoom_out),
             emoji="\N{LEFT-POINTING MAGNIFYING GLASS}",
-            offer=_offer_images,
+            offer=offer_original,
         ),
         REFRAME,
         Action(
@@ -149,8 +152,8 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             "info",
             "i",
             "info_button",
-            _info,
+            _on_result(_info),
             emoji="\N{INFORMATION SOURCE}",
-            offer=_offer_images,
+            offer=offer_original,
         ),
     )

@@ -5,19 +5,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot import messages
-from bot.actions import Action, Audience, PressContext, Style, offer_original, offer_retry
+from bot.actions import (
+    Action,
+    Audience,
+    PressContext,
+    Style,
+    offer_original,
+    offer_retry,
+    turn_of,
+)
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
 
-def _turn_id(arg: str) -> int | None:
-    return int(arg) if arg.isdigit() else None
-
-
 async def _retry(engine: Engine, press: PressContext, arg: str) -> None:
     """Answer the result's instruction again (a sibling result), or retry a failed step."""
-    turn_id = _turn_id(arg)
+    turn_id = turn_of(arg)
     if turn_id is None:
         await press.reply.notify(messages.text("unknown_result", press.locale))
         return
@@ -27,7 +31,7 @@ async def _retry(engine: Engine, press: PressContext, arg: str) -> None:
 
 async def _original(engine: Engine, press: PressContext, arg: str) -> None:
     """Send the stored, lossless images of a result."""
-    turn_id = _turn_id(arg)
+    turn_id = turn_of(arg)
     images = await engine.original(press.chat, turn_id) if turn_id is not None else ()
     if not images:
         await press.reply.notify(messages.text("unknown_result", press.locale))
@@ -39,7 +43,7 @@ async def _original(engine: Engine, press: PressContext, arg: str) -> None:
 
 async def _stop(engine: Engine, press: PressContext, arg: str) -> None:
     """Stop a running step (its asker or an admin); the step answers "Stopped." itself."""
-    turn_id = _turn_id(arg)
+    turn_id = turn_of(arg)
     refusal = (
         await engine.stop(press.chat, press.author, turn_id, press.reply.presser_is_chat_admin)
         if turn_id is not None
