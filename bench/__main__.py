@@ -18,6 +18,7 @@ from bench import (
     sequential,
     startup,
     store_scale,
+    storyboard,
     whatif,
 )
 from bench.harness import REPO
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "startup": startup.run,
     "store": store_scale.run,
     "previews": previews.run,
+    "storyboard": storyboard.run,
 }
 FINDINGS = BENCH_DIR / "FINDINGS.md"
 

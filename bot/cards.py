@@ -23,6 +23,7 @@ class Card:
     buttons: tuple[Button, ...] = ()
     outcome: Outcome | None = None  # the step outcome the card shows, if it shows one
     sources: tuple[Source, ...] = ()  # web pages to list under the result, as links
+    name: str | None = None  # the images' file name stem; None: named after the turn
 
     @property
     def turn_id(self) -> int | None:
@@ -32,6 +33,11 @@ class Card:
         if isinstance(self.outcome, Failure):
             return self.outcome.user_turn_id
         return None
+
+    @property
+    def file_stem(self) -> str:
+        """What the card's image files are called, before "-n.png"."""
+        return self.name or f"bananabot-{self.turn_id}"
 
 
 def card_for(outcome: Outcome, actions: ActionRegistry, locale: str | None) -> Card:

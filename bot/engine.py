@@ -24,10 +24,11 @@ from bot.config import Settings
 from bot.delivery import Delivery, Outbox
 from bot.errors import AccessDenied, BotError, InputRejected
 from bot.explain import failure_for, usage_text
+from bot.history import Storyboards
 from bot.housekeeping import Housekeeping, OutboxFactory
 from bot.images import ImageLimits
 from bot.intake import ImageIntake
-from bot.iteration import Builder, gathered
+from bot.iteration import Builder, caption_of, gathered
 from bot.iteration_actions import iteration_actions
 from bot.limits import AccessPolicy, ModelGate
 from bot.lineage import (
@@ -96,6 +97,7 @@ class Engine:
             self._chat_settings.caps,
             int(settings.gemini.context_budget_mb * 1024 * 1024),
         )
+        self._storyboards = Storyboards(store)
 
     @property
     def access(self) -> AccessPolicy:
@@ -322,14 +324,58 @@ class Engine:
     async def info_text(self, chat: ChatKey, author: Author, reply_to: str | None) -> str:
         """The /info answer: about the replied-to result, else the chat's latest one."""
         locale = await self._chat_settings.locale(chat, author)
-        if reply_to is not None:
-            target = await self._store.resolve_link(chat, reply_to)
-        else:
-            target = await self._store.chat_latest(chat)
-        if target is not None and target.role is Role.USER:
-            target = await self._store.latest_answer(target.id)
+        target = await self._result_named(chat, reply_to, latest=True)
         text = await self.info(chat, target.id, locale) if target is not None else None
         return text or messages.text("info_needs_result", locale)
+
+    async def history(
+        self,
+        chat: ChatKey,
+        author: Author,
+        reply_to: str | None,
+        *,
+        latest: bool,
+        drawing: Callable[[], Awaitable[None]] | None = None,
+    ) -> Card:
+        """The /history answer: one storyboard picture of the path from the lineage's root to
+        the replied-to result (with no reply and `latest`: the chat's latest result).
+
+        `drawing` is awaited once the picture will be drawn, the slow part: a platform may
+        show that it is working (Discord defers) and answer a refusal privately otherwise.
+        """
+        locale = await self._chat_settings.locale(chat, author)
+        if not self._access.allows(chat, author):
+            return Card(messages.text("access_denied", locale))
+        target = await self._result_named(chat, reply_to, latest=latest)
+        if target is None:
+            return Card(messages.text("history_needs_result", locale))
+        if drawing is not None:
+            await drawing()
+        board = await self._storyboards.draw(await self._store.path(target.id), locale)
+        notes: tuple[str, ...] = ()
+        if board.shown < board.edits:
+            notes = (messages.text("history_cut", locale, shown=board.shown, edits=board.edits),)
+        return Card(
+            messages.text("history_text", locale, edits=board.edits),
+            notes,
+            images=(ResultImage(board.picture, "image/jpeg"),),
+            name=f"history-{target.id}",
+        )
+
+    async def _result_named(
+        self, chat: ChatKey, reply_to: str | None, *, latest: bool
+    ) -> Turn | None:
+        """The result a message in `chat` shows (for a user's message: its answer); with no
+        message and `latest`, the chat's latest result."""
+        if reply_to is not None:
+            target = await self._store.resolve_link(chat, reply_to)
+        elif latest:
+            target = await self._store.chat_latest(chat)
+        else:
+            return None
+        if target is not None and target.role is Role.USER:
+            target = await self._store.latest_answer(target.id)
+        return target
 
     async def info(self, chat: ChatKey, turn_id: int, locale: str | None) -> str | None:
         """How result `turn_id` was made and what it cost; None when it is not one of `chat`'s."""
@@ -351,7 +397,7 @@ class Engine:
             output=usage.output_tokens,
             cost=f"{usage.cost_usd:.3f}",
             depth=sum(1 for turn in path if turn.role is Role.MODEL),
-            instruction=instruction[:300] or "-",
+            instruction=caption_of(instruction, locale)[:300] or "-",
         )
 
     async def _last_image(self, turn: Turn) -> ResultImage | None:

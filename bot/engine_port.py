@@ -7,6 +7,7 @@ the store, the model or the engine's internals. `bot.engine.Engine` implements t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.actions import ActionRegistry, PressReply
@@ -67,6 +68,21 @@ class EnginePort(Protocol):
 
     async def info_text(self, chat: ChatKey, author: Author, reply_to: str | None) -> str:
         """The /info answer: how the replied-to result (else the chat's latest) was made."""
+
+    async def history(
+        self,
+        chat: ChatKey,
+        author: Author,
+        reply_to: str | None,
+        *,
+        latest: bool,
+        drawing: Callable[[], Awaitable[None]] | None = None,
+    ) -> Card:
+        """The /history answer: a storyboard of the replied-to result's path (with no reply
+        and `latest`, the chat's latest result's), or a sentence saying why not.
+
+        `drawing` is awaited just before the (slow) drawing starts.
+        """
 
     async def forget_card(self, chat: ChatKey, author: Author) -> Card:
         """The /forget confirmation, with the button only its asker may press."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -38,6 +39,19 @@ UPSCALE_INSTRUCTION = (
     "Render the previous image again at a higher resolution. Keep the content identical: same "
     "composition, subjects, colours, text and details; add only sharpness and fine detail."
 )
+_REFRAMED = re.compile(re.escape(REFRAME_INSTRUCTION).replace(r"\{ratio\}", r"(\d+:\d+)"))
+
+
+def caption_of(instruction: str, locale: str | None) -> str:
+    """How an instruction is shown to people (storyboard, Info): a one-tap step's words to the
+    model are ours, not the user's, so it is shown as the button that made it."""
+    if instruction == ZOOM_OUT_INSTRUCTION:
+        return messages.text("zoom_out_button", locale)
+    if instruction == UPSCALE_INSTRUCTION:
+        return messages.text("upscale_button", locale)
+    if reframed := _REFRAMED.fullmatch(instruction):
+        return f"{messages.text('reframe_button', locale)} {reframed.group(1)}"
+    return instruction
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,6 +156,17 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "info": "Model: {model}\nSize: {size} · Aspect ratio: {ratio}\nTook {seconds} s\n"
         "Tokens: {prompt} in, {output} out\nEstimated cost: ${cost}\n"
         "Edit {depth} of its lineage\nInstruction: {instruction}",
+        "history_needs_result": "I found no result of mine there. Reply to one of my pictures "
+        "with /history, or give /history its message link.",
+        "history_text": Plural(
+            "edits",
+            one="How this result came about: {edits} edit.",
+            other="How this result came about: {edits} edits.",
+        ),
+        "history_cut": "Showing the last {shown} of {edits} edits.",
+        "history_start": "Start",
+        "history_no_picture": "No picture: the model answered in words",
+        "history_picture_gone": "Picture deleted",
         "variations_text": "{count} variations. Reply to one to continue from it.",
         "variation_failed": "Variation {number}: {reason}",
         "reframe_prompt": "Pick the new shape:",
@@ -243,6 +254,13 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "info": "模型：{model}\n尺寸：{size} · 宽高比：{ratio}\n耗时 {seconds} 秒\n"
         "Token：输入 {prompt}，输出 {output}\n估算费用：${cost}\n"
         "这条编辑链的第 {depth} 步\n指令：{instruction}",
+        "history_needs_result": "那里没有我生成的结果。请回复我生成的图片并发送 /history，"
+        "或在 /history 中提供该消息的链接。",
+        "history_text": "这张结果的来历：共 {edits} 步编辑。",
+        "history_cut": "共 {edits} 步，只显示最后 {shown} 步。",
+        "history_start": "起点",
+        "history_no_picture": "没有图片：模型只回复了文字",
+        "history_picture_gone": "图片已删除",
         "variations_text": "{count} 个变体。回复其中一个即可从它继续。",
         "variation_failed": "变体 {number}：{reason}",
         "reframe_prompt": "选择新的画幅：",

@@ -21,7 +21,7 @@ def jpeg_preview(data: bytes, limit: int, *, max_side: int | None = None) -> byt
         if max_side is not None:
             opened.draft("RGB", (max_side, max_side))  # JPEG sources decode smaller for free
         opened.load()
-        image = _flatten(opened)
+        image = flatten(opened)
     if max_side is not None:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     while True:
@@ -37,7 +37,7 @@ def jpeg_preview(data: bytes, limit: int, *, max_side: int | None = None) -> byt
         image = image.resize(size, Image.Resampling.LANCZOS)
 
 
-def _flatten(image: Image.Image) -> Image.Image:
+def flatten(image: Image.Image) -> Image.Image:
     """RGB on white: JPEG has no alpha, and black behind transparency looks broken."""
     # "transparency" is a tRNS colour key (1, L, RGB) or palette alpha (P); convert("RGB")
     # would paint those pixels in the key colour.

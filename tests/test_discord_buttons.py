@@ -93,7 +93,7 @@ async def test_an_oversized_result_comes_as_a_jpeg_preview_and_original_explains
         note = await ephemeral_answer(dc, press)
 
     [attachment] = result["attachments"]
-    assert attachment["filename"] == "result-2-preview.jpg"
+    assert attachment["filename"] == "bananabot-2-preview.jpg"
     preview = dc.attachment_bytes(attachment)
     assert len(preview) <= SMALL_LIMIT
     assert preview[:3] == b"\xff\xd8\xff"  # a JPEG

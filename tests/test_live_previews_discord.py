@@ -61,7 +61,7 @@ async def test_the_deferred_answer_shows_the_draft_then_becomes_the_result(
                 lambda: (
                     inter.original
                     and inter.original["attachments"]
-                    and inter.original["attachments"][0]["filename"].startswith("result")
+                    and inter.original["attachments"][0]["filename"].startswith("bananabot-")
                 ),
                 10,
             )

@@ -24,8 +24,8 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "its drafts as it works, with **Stop**.\n"
         "- `/settings` (Manage Server): aspect ratio, size, model, previews, search and "
         "language for this channel. `/usage`: what you used today. `/info`: how a result was "
-        "made. `/forget`: delete "
-        "everything you sent me.\n"
+        "made. `/history` (or **Apps > History** on a result): one picture of every step that "
+        "led to it. `/forget`: delete everything you sent me.\n"
         "{intent}",
         "intent_on": "I can read messages in channels, so replies to my results work with "
         "or without a ping.",
@@ -61,7 +61,9 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "**信息** 说明生成方式。"
         "会思考的模型在生成时显示草稿，并提供 **停止**。\n"
         "- `/settings`（需要管理服务器权限）：本频道的宽高比、尺寸、模型、预览、搜索和语言。"
-        "`/usage`：你今天的用量。`/info`：结果的生成信息。`/forget`：删除你发给我的所有内容。\n"
+        "`/usage`：你今天的用量。`/info`：结果的生成信息。"
+        "`/history`（或在结果上选择 **应用 > History**）：用一张图展示得到它的每一步。"
+        "`/forget`：删除你发给我的所有内容。\n"
         "{intent}",
         "intent_on": "我可以读取频道消息，所以回复我的结果时无论是否提及我都有效。",
         "intent_off": "我在没有 Message Content 权限的情况下运行：在频道中我只能看到提及我的"

@@ -1,4 +1,5 @@
-"""/settings, /usage, /info, /help and /forget: answered ephemerally, to the caller only."""
+"""/settings, /usage, /info, /help and /forget, answered ephemerally to the caller only; and
+/history (and Apps > History), whose storyboard is posted in the channel for everyone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from discord import app_commands
 from adapters.discord import catalog
 from adapters.discord.boundary import Guard, answer
 from adapters.discord.config import DiscordSettings
-from adapters.discord.outbox import MISSING
+from adapters.discord.outbox import MISSING, InteractionOutbox
 from adapters.discord.scope import Scope, interaction_scope
 from adapters.discord.steps import matching_choices
 from adapters.discord.views import action_view
@@ -88,6 +89,31 @@ class ChatCommands:
             reply_to = message_id_of(message) if message else None
             text = await self._engine.info_text(scope.chat, scope.author, reply_to)
             await answer(interaction, text)
+
+    async def history(self, interaction: Interaction, message: str | None) -> None:
+        """/history: the storyboard of the linked or given result, else of the latest here."""
+        reply_to = message_id_of(message) if message else None
+        await self._history(interaction, reply_to, "/history")
+
+    async def history_menu(self, interaction: Interaction, message: discord.Message) -> None:
+        """Apps > History on a result."""
+        await self._history(interaction, str(message.id), "History")
+
+    async def _history(self, interaction: Interaction, reply_to: str | None, what: str) -> None:
+        async with self._guard.interaction(interaction, what):
+            scope = await self._scope(interaction)
+
+            async def drawing() -> None:
+                # A refusal stays private; a picture on its way is for the channel.
+                await interaction.response.defer(thinking=True)
+
+            card = await self._engine.history(
+                scope.chat, scope.author, reply_to, latest=True, drawing=drawing
+            )
+            if interaction.response.is_done():
+                await InteractionOutbox(interaction, scope.locale).deliver(card)
+            else:
+                await answer(interaction, card.text)
 
     async def forget(self, interaction: Interaction) -> None:
         """Ask the caller to confirm deleting everything they sent (a button only they see)."""

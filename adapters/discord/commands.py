@@ -11,6 +11,7 @@ from adapters.discord.steps import InteractionSteps
 Interaction = discord.Interaction[discord.Client]
 Choices = list[app_commands.Choice[str]]
 EDIT_IMAGE_MENU = "Edit image"
+HISTORY_MENU = "History"
 
 
 def register_commands(
@@ -18,7 +19,8 @@ def register_commands(
     steps: InteractionSteps,
     chat: ChatCommands,
 ) -> None:
-    """Add /edit, /imagine, /settings, /usage, /forget, /help and the Edit image menu."""
+    """Add /edit, /imagine, /settings, /usage, /info, /history, /forget, /help and the Edit
+    image and History menus."""
 
     # Closures, not bound methods: discord.py would pass a bound method's owner as "self".
     async def ratio_for_step(interaction: Interaction, current: str) -> Choices:
@@ -132,6 +134,15 @@ def register_commands(
     @app_commands.describe(message="A result's message link or id (default: the latest here)")
     async def info(interaction: Interaction, message: str | None = None) -> None:
         await chat.info(interaction, message)
+
+    @tree.command(name="history", description="One picture of every step that led to a result")
+    @app_commands.describe(message="A result's message link or id (default: the latest here)")
+    async def history(interaction: Interaction, message: str | None = None) -> None:
+        await chat.history(interaction, message)
+
+    @tree.context_menu(name=HISTORY_MENU)
+    async def history_menu(interaction: Interaction, message: discord.Message) -> None:
+        await chat.history_menu(interaction, message)
 
     @tree.command(name="forget", description="Delete everything you sent me")
     async def forget(interaction: Interaction) -> None:

@@ -80,7 +80,7 @@ async def _uploads(
     budget = upload_limit // max(1, len(card.images))
     uploads: list[Upload] = []
     notes: list[str] = []
-    names = file_names(card.images, f"result-{card.turn_id}")
+    names = file_names(card.images, card.file_stem)
     for image, name in zip(card.images, names, strict=True):
         if len(image.data) <= budget:
             uploads.append(Upload(name, image.data))

@@ -62,6 +62,7 @@ COMMAND_NAMES = (
     "settings",
     "usage",
     "info",
+    "history",
     "forget",
 )
 
@@ -267,6 +268,13 @@ class TelegramAdapter:
         elif action is Action.INFO:
             reply_to = str(parsed.reply_id) if parsed.reply_id is not None else None
             await self._say(message, await self._engine.info_text(chat, author, reply_to))
+        elif action is Action.HISTORY:
+            reply_to = str(parsed.reply_id) if parsed.reply_id is not None else None
+            private = message.chat.type == ChatType.PRIVATE
+            place = place_of(message)
+            async with self._actions.showing(place.chat_id, place.thread_id):
+                card = await self._engine.history(chat, author, reply_to, latest=private)
+                await self._outbox(place, locale).deliver(card)
         elif action is Action.FORGET:
             card = await self._engine.forget_card(chat, author)
             await self._say(message, card.text, keyboard(card.buttons))

@@ -31,7 +31,8 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "shape, Upscale renders it larger, Info tells how it was made. With a thinking "
             "model you watch drafts appear, and Stop stops it.\n"
             "/settings (group admins): aspect ratio, size, model, previews, search, language. "
-            "/usage: today's use. /info as a reply to a result: how it was made.\n"
+            "/usage: today's use. /info as a reply to a result: how it was made. /history as a "
+            "reply to a result: one picture of every step that led to it.\n"
             "/forget deletes everything you sent me and every image made for you."
         ),
         "settings_title": "Settings for this chat:",
@@ -46,6 +47,7 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "cmd_settings": "Aspect ratio, size, model, language",
         "cmd_usage": "Your usage today",
         "cmd_info": "How a result was made (reply to it)",
+        "cmd_history": "Every step that led to a result (reply to it)",
         "cmd_forget": "Delete everything you sent me",
         "gif_without_still": "I can only edit still pictures, and Telegram turned this GIF into "
         "an animation without a still frame I could use. Send a JPEG, PNG, WebP or HEIC picture.",
@@ -70,7 +72,8 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "“缩小视野”扩展画面，“改变画幅”更换宽高比，“高清放大”以更大尺寸重绘，"
             "“信息”说明它是如何生成的。使用会思考的模型时可以看到草稿，按“停止”即可停止。\n"
             "/settings（群管理员）：宽高比、尺寸、模型、预览、搜索、语言。/usage：今日用量。"
-            "回复结果发送 /info：查看生成信息。\n"
+            "回复结果发送 /info：查看生成信息。"
+            "回复结果发送 /history：用一张图展示得到它的每一步。\n"
             "/forget 删除你发给我的所有内容以及为你生成的所有图片。"
         ),
         "settings_title": "本聊天的设置：",
@@ -85,6 +88,7 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "cmd_settings": "宽高比、尺寸、模型、语言",
         "cmd_usage": "今日用量",
         "cmd_info": "结果的生成信息（回复该结果）",
+        "cmd_history": "得到某个结果的每一步（回复该结果）",
         "cmd_forget": "删除你发给我的所有内容",
         "gif_without_still": "我只能编辑静态图片，而 Telegram 把这个 GIF 转成了动画，"
         "其中没有我能使用的静态画面。请发送 JPEG、PNG、WebP 或 HEIC 图片。",

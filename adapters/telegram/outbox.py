@@ -102,7 +102,7 @@ class TelegramOutbox:
         markup = keyboard(card.buttons)
         try:
             if card.images:
-                posted = await self._post_images(card.images, body, markup, card.turn_id)
+                posted = await self._post_images(card.images, body, markup, card.file_stem)
             else:
                 posted = await self._post_text(body, markup)
             if card.sources:
@@ -166,14 +166,14 @@ class TelegramOutbox:
         images: Sequence[ResultImage],
         body: str,
         markup: InlineKeyboardMarkup | None,
-        turn_id: int | None,
+        stem: str,
     ) -> list[Message]:
         chunks = split_text(body, MESSAGE_LIMIT, first_limit=CAPTION_LIMIT)
         caption, rest = (chunks[0], chunks[1:]) if chunks else (None, [])
         previews = await asyncio.gather(
             *(asyncio.to_thread(photo_preview, image.data) for image in images)
         )
-        names = file_names(images, f"bananabot-{turn_id}")
+        names = file_names(images, stem)
         async with self._uploads:
             posted = await self._upload([p.data for p in previews], caption, rest, markup)
             for image, name, preview in zip(images, names, previews, strict=True):

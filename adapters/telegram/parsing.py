@@ -15,7 +15,7 @@ from telegram import Animation, Document, Message, MessageEntity
 from telegram.constants import ChatType
 
 COMMANDS = frozenset(
-    {"start", "help", "edit", "imagine", "new", "settings", "usage", "forget", "info"}
+    {"start", "help", "edit", "imagine", "new", "settings", "usage", "forget", "info", "history"}
 )
 
 
@@ -29,6 +29,7 @@ class Action(enum.StrEnum):
     USAGE = "usage"
     FORGET = "forget"
     INFO = "info"  # how the replied-to result was made
+    HISTORY = "history"  # the storyboard of the replied-to result's path
     NOT_AN_IMAGE = "not_an_image"  # a file that is not a picture, sent to us directly
     NO_STILL = "no_still"  # a GIF (an animation) without a still frame to edit
     IGNORE = "ignore"
@@ -163,7 +164,7 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
         action = Action(name)
         if action is Action.IMAGINE:
             return Parsed(action, rest)
-        if action is Action.INFO:
+        if action in (Action.INFO, Action.HISTORY):
             return Parsed(action, reply_id=edit.reply_id)
         if action is Action.EDIT:
             if not (images or edit.reply_images) and (
