@@ -39,7 +39,7 @@ from bot.lineage import (
     TurnStatus,
 )
 from bot.model import GenerationSettings
-from bot.outcome import Failure, FailureKind, Outcome, ResultImage
+from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import Quotas, QuotaStatus
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
 from bot.standard_actions import FORGET, STANDARD_ACTIONS
@@ -399,6 +399,27 @@ class Engine:
             depth=sum(1 for turn in path if turn.role is Role.MODEL),
             instruction=caption_of(instruction, locale)[:300] or "-",
         )
+
+    async def show_result(
+        self, chat: ChatKey, turn_id: int, outbox: Outbox, locale: str | None
+    ) -> bool:
+        """Post result `turn_id` again on its own, with everything a single result offers (one
+        of Variations, picked); False when it is no picture result of `chat`'s."""
+        result = await self._own_result(chat, turn_id)
+        image = await self._last_image(result) if result is not None else None
+        if result is None or image is None or result.parent_id is None:
+            return False
+        usage = await self._store.turn_usage(turn_id)
+        outcome = Success(
+            result.parent_id,
+            result.id,
+            (image,),
+            result.text,
+            model=result.model or "",
+            image_size=usage.image_size if usage is not None else None,
+        )
+        await self._delivery.post(chat, outbox, outcome, locale)
+        return True
 
     async def _last_image(self, turn: Turn) -> ResultImage | None:
         """A turn's last visible image, if it still has one (retention may have taken it)."""

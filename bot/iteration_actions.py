@@ -22,7 +22,7 @@ from bot.actions import (
     turn_of,
 )
 from bot.capabilities import capabilities_for
-from bot.config import Settings
+from bot.config import MAX_VARIATIONS, Settings
 from bot.iteration import Builder, larger_size, reframer, upscaler, zoom_out
 from bot.model import GenerationSettings
 from bot.outcome import Outcome, Success
@@ -90,6 +90,32 @@ async def _info(engine: Engine, press: PressContext, turn_id: int) -> None:
     await press.reply.notify(text)
 
 
+async def _use(engine: Engine, press: PressContext, turn_id: int) -> None:
+    """Post the chosen variation on its own: one picture, every action, replies continue it."""
+    await press.reply.acknowledge()
+    outbox = await press.reply.outbox()
+    if not await engine.show_result(press.chat, turn_id, outbox, press.locale):
+        await press.reply.notify(messages.text("unknown_result", press.locale))
+
+
+def _offer_use(index: int) -> Offer:
+    def offer(outcome: Outcome) -> str | None:
+        """Variations with an image number `index + 1`: that variant's model turn."""
+        if isinstance(outcome, Success) and len(outcome.variants) > index:
+            return str(outcome.variants[index])
+        return None
+
+    return offer
+
+
+# Use 1 ... Use 4 under Variations: one message may show them all (Discord), where a reply
+# cannot say which picture it means; the one picked becomes a result of its own.
+USE_VARIANT = tuple(
+    Action(f"use_{n}", f"p{n}", f"use_{n}_button", _on_result(_use), offer=_offer_use(n - 1))
+    for n in range(1, MAX_VARIATIONS + 1)
+)
+
+
 async def _variations(engine: Engine, press: PressContext, turn_id: int) -> None:
     """Several new answers to the result's instruction, posted together."""
     await press.reply.acknowledge()
@@ -120,7 +146,8 @@ REFRAME = Action(
 
 
 def iteration_actions(settings: Settings) -> tuple[Action, ...]:
-    """Variations, Zoom out, Reframe and Upscale, as this configuration offers them."""
+    """Variations (and Use 1 ... 4 under them), Zoom out, Reframe, Upscale and Info, as this
+    configuration offers them."""
     upscale = upscaler(settings.iteration.upscale_model, settings.iteration.upscale_size)
     return (
         Action(
@@ -156,4 +183,5 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             emoji="\N{INFORMATION SOURCE}",
             offer=offer_original,
         ),
+        *USE_VARIANT,
     )

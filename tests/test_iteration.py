@@ -28,8 +28,10 @@ from tests.discord_harness import (
     attachment_bytes,
     bot_settings,
     button_ids,
+    button_labels,
     ephemeral_answer,
     serving,
+    until_linked,
 )
 from tests.fakes.discord import DiscordFake
 from tests.fakes.gemini import GeminiFake, Reply
@@ -257,10 +259,10 @@ async def test_variations_answer_the_same_turn_in_parallel_and_charge_only_succe
     assert all(r.contents == fake.requests[1].contents for r in fake.requests[2:])
     assert fake.requests[1].contents == fake.requests[0].contents
     assert len(card.images) == 2 and len(gathered.variants) == 2
-    assert card.text == "2 variations. Reply to one to continue from it."
+    assert card.text == "2 variations. Press Use and a number to go on from that one."
     [note] = card.notes
     assert note.startswith("Variation ") and "safety" in note
-    assert [b.label for b in card.buttons] == ["Retry", "Variations"]
+    assert [b.label for b in card.buttons] == ["Retry", "Variations", "Use 1", "Use 2"]
     assert usage.user_used == 3  # the first result and two variants; the refusal is free
 
 
@@ -293,25 +295,34 @@ async def test_variations_on_telegram_are_an_album_each_photo_its_own_lineage(
             reply = tg.send_user_message(chat, alice, text="now in blue", reply_to=second)
             await bot.reply_to(reply)
         variants = {r.result_image for r in gemini.requests[1:4]}
-        async with serving(bot_settings(tmp_path / "dc", gemini, dc)):
+        async with serving(bot_settings(tmp_path / "dc", gemini, dc)) as engine:
             inter = await dc.slash_command("imagine", {"prompt": "a lemon tree"})
             [posted] = await dc.wait_for_followup(inter)
             press = await dc.press_button(posted, button_ids(posted)[2])
             [together] = await dc.wait_for_followup(press)
+            # One Discord message shows them all: Use 2 posts the second as a result of its
+            # own, and a reply to that continues from exactly it.
+            assert button_labels(together)[-3:] == ["Use 1", "Use 2", "Use 3"]
+            use = await dc.press_button(together, button_ids(together)[-2])
+            [picked] = await dc.wait_for_followup(use)
+            await until_linked(engine, dc.channel_id, picked)
+            await dc.user_message(content="now in green", reply_to=picked)
+            await gemini.wait_for_requests(10)
     assert album.params["reply_parameters"]["message_id"] == sent["message_id"]
     assert [
         b["text"] for row in actions.params["reply_markup"]["inline_keyboard"] for b in row
-    ] == [
-        "Retry",
-        "Variations",
-    ]
+    ] == ["Retry", "Variations", "Use 1", "Use 2", "Use 3"]
     # The reply to the second photo continued from exactly that variant.
     shown = album.media_bytes()
     assert set(shown) == variants and len(shown) == 3
     continued = gemini.requests[4]
     assert continued.contents[-2].role == "model"
     assert continued.contents[-2].parts[-1].image == shown[1]
-    assert len(attachment_bytes(dc, together)) == 3
+    together_images = attachment_bytes(dc, together)
+    assert len(together_images) == 3
+    assert attachment_bytes(dc, picked) == [together_images[1]]
+    assert button_labels(picked) == RESULT_ACTIONS
+    assert gemini.requests[9].contents[-2].parts[-1].image == together_images[1]
 
 
 async def test_info_tells_how_a_result_was_made_and_usage_adds_its_cost(tmp_path: Path) -> None:
