@@ -399,11 +399,22 @@ async def test_the_new_actions_work_after_a_restart(tmp_path: Path, dc: DiscordF
             [together] = await dc.wait_for_followup(variations)
             zoom = await dc.press_button(posted, "bb2:z:2")
             [zoomed] = await dc.wait_for_followup(zoom)
+            zoom_request = gemini.requests[-1]
             info = await dc.press_button(posted, "bb2:i:2")
             details = await ephemeral_answer(dc, info)
+            reframe = await dc.press_button(posted, "bb2:rf:2")
+            await ephemeral_answer(dc, reframe)
+            assert reframe.original is not None
+            [select] = [c for row in reframe.original["components"] for c in row["components"]]
+            choice = await dc.press_button(
+                reframe.original, select["custom_id"], component_type=3, values=["bb2:rf:2-16x9"]
+            )
+            [reframed] = await dc.wait_for_followup(choice)
     assert len(attachment_bytes(dc, together)) == 3
-    assert attachment_bytes(dc, zoomed) == [gemini.requests[-1].result_image]
+    assert attachment_bytes(dc, zoomed) == [zoom_request.result_image]
     assert details["content"].startswith("Model: gemini-2.5-flash-image")
+    assert "16:9" in str(gemini.requests[-1].generation_config)
+    assert attachment_bytes(dc, reframed) == [gemini.requests[-1].result_image]
 
 
 async def test_info_command_answers_for_the_replied_result_on_telegram(tmp_path: Path) -> None:
@@ -442,3 +453,57 @@ async def test_info_command_on_discord_takes_a_link_or_the_latest(
     assert latest["content"].endswith("Instruction: a pear tree")
     assert unknown["content"].startswith("I found no result of mine there.")
     assert "info" in [c["name"] for c in dc.global_commands]
+
+
+def big_png(side: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), (30, 90, 160)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def test_every_action_works_on_telegram_after_a_restart(tmp_path: Path) -> None:
+    async with TelegramFake() as tg, GeminiFake() as gemini:
+        alice = tg.user(1, "Alice")
+        chat = tg.private_chat(alice)
+        settings = telegram_settings(
+            tmp_path / "tg", gemini, tg, model="gemini-3.1-flash-image", previews=False
+        )
+        async with running_bot(tg, settings) as bot:
+            sent = tg.send_user_message(chat, alice, photo=photo(), caption="a cat")
+            result = bot.posted(await bot.reply_to(sent))
+        async with running_bot(tg, settings) as bot:  # a new process: everything rebuilt
+            photos = len(tg.calls_of("sendPhoto"))
+            tg.press_button(chat, alice, result, button(result, "Zoom out"))
+            await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == photos + 1, timeout=15)
+            zoom = gemini.requests[-1]
+            gemini.script(Reply.image(big_png(2400)))  # what a 4K answer looks like to Telegram
+            tg.press_button(chat, alice, result, button(result, "Upscale"))
+            upscaled_file = await tg.wait_for_call("sendDocument", timeout=15)
+            upscale = gemini.requests[-1]
+            tg.press_button(chat, alice, result, button(result, "Reframe"))
+            offered = bot.posted(await tg.wait_for_call("editMessageReplyMarkup", timeout=15))
+            tg.press_button(chat, alice, offered, button(offered, "16:9"))
+            await gemini.wait_for_requests(4)
+            await tg.wait_for(lambda: len(tg.calls_of("sendPhoto")) == photos + 3, timeout=15)
+            reframe = gemini.requests[-1]
+            tg.press_button(chat, alice, result, button(result, "Variations"))
+            album = await tg.wait_for_call("sendMediaGroup", timeout=15)
+            tg.press_button(chat, alice, result, button(result, "Info"))
+            info = await tg.wait_for(
+                lambda: next(
+                    (
+                        c
+                        for c in tg.calls_of("sendMessage")
+                        if str(c.params.get("text", "")).startswith("Model:")
+                    ),
+                    None,
+                ),
+                timeout=15,
+            )
+    assert "Zoom out" in (zoom.contents[-1].parts[-1].text or "")
+    assert "4K" in str(upscale.generation_config)
+    # The upscale arrives as a photo to look at and the lossless PNG as a file under it.
+    assert upscaled_file.upload("document") == big_png(2400)
+    assert "16:9" in str(reframe.generation_config)
+    assert len(album.media_bytes()) == 3
+    assert info.params["text"].endswith("Instruction: a cat")
