@@ -25,6 +25,7 @@ from bench.payloads import png_variant
 from bench.report import SUMMARY_HEADER, Check, Section, Table, num, summary_cells
 from bench.session import Session
 from bench.stats import Summary
+from bot.boards import Boards
 from bot.history import Storyboards
 from bot.lineage import Part, Turn, UsageRecord
 from bot.request import ChatKey
@@ -91,10 +92,10 @@ async def run(session: Session) -> Section:
         results = await lineage(store, photo, result, EDITS + 1)
         path = await store.path(results[EDITS - 1])
         grown = await store.path(results[EDITS])
-        await Storyboards(store).draw(path, "en")  # unmeasured: threads, fonts, page cache
+        await Storyboards(Boards(store)).draw(path, "en")  # unmeasured: threads, fonts, page cache
         async with stalls() as worst:
             for _ in range(runs):
-                boards = Storyboards(store)  # a fresh start: nothing cached
+                boards = Storyboards(Boards(store))  # a fresh start: nothing cached
                 started = time.perf_counter()
                 board = await boards.draw(path, "en")
                 cold.append(time.perf_counter() - started)

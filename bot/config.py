@@ -15,13 +15,24 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from bot.errors import ConfigError
+from bot.styles import RESERVED, valid_name
 
 T = TypeVar("T")
 
 # Nano Banana 2, generally available (ai.google.dev/models/gemini, checked 2026-12).
 DEFAULT_MODEL = "gemini-3.1-flash-image"
 MAX_VARIATIONS = 4
-CORE_SECTIONS = ("gemini", "storage", "access", "limits", "logging", "iteration", "prices")
+CORE_SECTIONS = (
+    "gemini",
+    "storage",
+    "access",
+    "limits",
+    "logging",
+    "iteration",
+    "prices",
+    "references",
+    "styles",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,23 @@ class IterationSettings:
     # Upscale for chats whose model has no sizes: this model at this size ("" = not offered).
     upscale_model: str = ""
     upscale_size: str = "4K"
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceSettings:
+    """Named references (#NAME): how many a chat and a user may keep, and their size."""
+
+    max_per_chat: int = 50
+    max_per_user: int = 50
+    max_images: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class StyleSettings:
+    """A style from `[[styles]]`: a text-only reference every chat can use as #NAME."""
+
+    name: str
+    prompt: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +172,9 @@ class Settings:
     iteration: IterationSettings = field(default_factory=IterationSettings)
     # Price overrides by model id prefix (longest wins), as in bot/capabilities.py.
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    references: ReferenceSettings = field(default_factory=ReferenceSettings)
+    # `[[styles]]`: replace built-in styles of the same name, add new ones.
+    styles: tuple[StyleSettings, ...] = ()
     log_level: str = "INFO"
     plugins: Mapping[str, PluginConfig] = field(default_factory=dict)  # by section name
 
@@ -340,6 +371,15 @@ def parse_settings(
 
     prices = _prices(raw.get("prices", {}))
 
+    rf = Section("references", raw.get("references", {}))
+    references = ReferenceSettings(
+        max_per_chat=rf.integer("max_per_chat", 50, minimum=1),
+        max_per_user=rf.integer("max_per_user", 50, minimum=1),
+        max_images=rf.integer("max_images", 4, minimum=1),
+    )
+    rf.finish()
+    styles = _styles(raw.get("styles", []))
+
     lg = Section("logging", raw.get("logging", {}))
     level = lg.string("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -359,6 +399,8 @@ def parse_settings(
         limits=limits,
         iteration=iteration,
         prices=prices,
+        references=references,
+        styles=styles,
         log_level=level,
         plugins=configs,
     )
@@ -385,6 +427,26 @@ def _prices(table: object) -> dict[str, ModelPrice]:
             tuple((str(size), float(usd)) for size, usd in images.items()),
         )
     return prices
+
+
+def _styles(entries: object) -> tuple[StyleSettings, ...]:
+    """`[[styles]]` entries: `name = "noir"`, `prompt = "..."`."""
+    if not isinstance(entries, list):
+        raise ConfigError("styles", "must be an array of tables: [[styles]]")
+    styles = []
+    for n, entry in enumerate(entries, start=1):
+        section = Section(f"styles[{n}]", entry)
+        name, prompt = section.string("name", "").strip(), section.string("prompt", "").strip()
+        section.finish()
+        if not name or not prompt:
+            raise ConfigError(f"styles[{n}]", "needs a name and a prompt")
+        if not valid_name(name) or name.casefold() in RESERVED:
+            raise ConfigError(
+                f"styles[{n}].name",
+                f"{name!r}: 1-32 letters, digits, _ or -, not {sorted(RESERVED)}",
+            )
+        styles.append(StyleSettings(name, prompt))
+    return tuple(styles)
 
 
 def load_settings(

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot import messages
 from bot.actions import Action, ActionRegistry, Audience, PressContext, PressReply, unpack
 from bot.answering import Answering, ImageModel
+from bot.boards import Boards
 from bot.cards import Card
 from bot.chat_settings import ChatSettings
 from bot.config import Settings
@@ -41,6 +42,8 @@ from bot.lineage import (
 from bot.model import GenerationSettings
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import Quotas, QuotaStatus
+from bot.reference_desk import ReferenceDesk
+from bot.references import References, mentions, reference_parts
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
 from bot.standard_actions import FORGET, STANDARD_ACTIONS
 from bot.store import Store
@@ -97,7 +100,17 @@ class Engine:
             self._chat_settings.caps,
             int(settings.gemini.context_budget_mb * 1024 * 1024),
         )
-        self._storyboards = Storyboards(store)
+        self._boards = Boards(store)
+        self._storyboards = Storyboards(self._boards)
+        self._references = References(settings, store, access)
+        self._desk = ReferenceDesk(
+            self._references,
+            store,
+            self._intake,
+            self._boards,
+            access,
+            settings.references.max_images,
+        )
 
     @property
     def access(self) -> AccessPolicy:
@@ -162,14 +175,24 @@ class Engine:
                 and not (parent.carried or parent.borrowed or request.images)
             ):
                 raise InputRejected("need_image")
+            used = await self._references.resolve(
+                request.chat, request.author, [*mentions(text), *request.references]
+            )
             caps = self._chat_settings.caps(options.model)
             room = caps.max_input_images - (1 if parent.turn_id is not None else 0)
+            given = (*parent.borrowed, *request.images)
+            referenced = sum(len(r.images) for r in used)
+            needed = len(given) + len(parent.carried) + referenced
+            if used and needed > max(1, room):
+                # References are never dropped quietly: the user chose each one by name.
+                raise InputRejected(
+                    "references_over_limit",
+                    limit=caps.max_input_images,
+                    needed=needed + caps.max_input_images - room,  # with the parent's picture
+                    referenced=referenced,
+                )
             sources, carried, notes = self._intake.fit(
-                (*parent.borrowed, *request.images),
-                parent.carried,
-                max(1, room),
-                caps.max_input_images,
-                locale,
+                given, parent.carried, max(1, room), caps.max_input_images, locale
             )
             prepared = await self._intake.prepare(sources)
         except BotError as exc:
@@ -203,6 +226,7 @@ class Engine:
                 notes=notes,
             )
             return await self._deliver(request.chat, outbox, failure, locale)
+        parts += reference_parts(used)
         parts.append(Part(text=text))
         user_turn = await self._store.add_user_turn(
             request.chat,
@@ -541,8 +565,62 @@ class Engine:
         return await self._housekeeping.announce_interrupted(platform, outbox_for)
 
     async def forget(self, chat: ChatKey, author: Author) -> int:
-        """Delete every turn `author` wrote on this platform and the answers to them."""
+        """Delete every turn `author` wrote on this platform and the answers to them, and the
+        references they saved; return how many turns went."""
+        await self._references.forget(chat.platform, author.user_id)
         return await self._housekeeping.forget(chat, author)
+
+    async def save_reference(
+        self,
+        chat: ChatKey,
+        author: Author,
+        name: str,
+        prompt: str,
+        images: Sequence[ImageSource] = (),
+        reply_to: str | None = None,
+        reply_images: Sequence[ImageSource] = (),
+        *,
+        private: bool,
+        chat_admin: Callable[[], Awaitable[bool]],
+    ) -> str:
+        """/ref save: keep pictures and/or a style as #name (see `ReferenceDesk.save`)."""
+        locale = await self.locale(chat, author)
+        return await self._desk.save(
+            chat,
+            author,
+            locale,
+            name,
+            prompt,
+            images,
+            reply_to,
+            reply_images,
+            private=private,
+            chat_admin=chat_admin,
+        )
+
+    async def delete_reference(
+        self,
+        chat: ChatKey,
+        author: Author,
+        name: str,
+        *,
+        private: bool,
+        chat_admin: Callable[[], Awaitable[bool]],
+    ) -> str:
+        """/ref delete: the answer."""
+        locale = await self.locale(chat, author)
+        return await self._desk.delete(
+            chat, author, locale, name, private=private, chat_admin=chat_admin
+        )
+
+    async def reference_sheet(self, chat: ChatKey, author: Author, *, private: bool) -> Card:
+        """/ref (list): a contact sheet of the references usable here, and the styles."""
+        locale = await self.locale(chat, author)
+        return await self._desk.sheet(chat, author, locale, private=private)
+
+    async def reference_names(self, chat: ChatKey, author: Author, *, styles: bool) -> list[str]:
+        """Reference names usable here, for autocomplete."""
+        return await self._desk.names(chat, author, styles=styles)
 
     async def purge_older_than(self, days: float) -> int:
         """Delete turns (and then unused images) older than `days`."""

@@ -7,7 +7,7 @@ the store, the model or the engine's internals. `bot.engine.Engine` implements t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from bot.actions import ActionRegistry, PressReply
@@ -18,7 +18,7 @@ from bot.housekeeping import OutboxFactory
 from bot.limits import AccessPolicy
 from bot.lineage import Turn
 from bot.outcome import Outcome
-from bot.request import Author, ChatKey, EditRequest
+from bot.request import Author, ChatKey, EditRequest, ImageSource
 
 
 class EnginePort(Protocol):
@@ -83,6 +83,47 @@ class EnginePort(Protocol):
 
         `drawing` is awaited just before the (slow) drawing starts.
         """
+
+    async def save_reference(
+        self,
+        chat: ChatKey,
+        author: Author,
+        name: str,
+        prompt: str,
+        images: Sequence[ImageSource] = (),
+        reply_to: str | None = None,
+        reply_images: Sequence[ImageSource] = (),
+        *,
+        private: bool,
+        chat_admin: Callable[[], Awaitable[bool]],
+    ) -> str:
+        """/ref save: keep `images` (or the replied-to message's picture) and/or the style
+        `prompt` as #name, in the chat or (`private`) as the author's own; the answer.
+
+        `chat_admin` asks the platform whether the author administers the chat (to replace
+        someone else's reference), only when needed.
+        """
+
+    async def delete_reference(
+        self,
+        chat: ChatKey,
+        author: Author,
+        name: str,
+        *,
+        private: bool,
+        chat_admin: Callable[[], Awaitable[bool]],
+    ) -> str:
+        """/ref delete: delete #name here (owner, chat admin or bot admin); the answer."""
+
+    async def reference_sheet(self, chat: ChatKey, author: Author, *, private: bool) -> Card:
+        """/ref: one contact-sheet picture of the references usable here, and the styles.
+
+        The author's own references are shown only when the answer is `private` (a private
+        chat, an ephemeral reply): elsewhere everyone would see their pictures.
+        """
+
+    async def reference_names(self, chat: ChatKey, author: Author, *, styles: bool) -> list[str]:
+        """Reference names usable here (saved first, then styles if asked), for autocomplete."""
 
     async def forget_card(self, chat: ChatKey, author: Author) -> Card:
         """The /forget confirmation, with the button only its asker may press."""

@@ -1,77 +1,22 @@
 """/history: the path from a lineage's root to one result, drawn as one storyboard picture.
 
-Thumbnails are cached per image (content-addressed: a lineage that grew by a step decodes one
-new picture) and finished boards per path and language. Both caches are only consulted for the
-turns the store hands back now, so what /forget or retention deleted is never drawn again.
+Finished boards are cached per path and language (on top of `bot.boards`' thumbnail cache),
+keyed by the turns and images the store hands back now: what /forget or retention deleted is
+never drawn again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import logging
-import os
-import sys
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-from PIL import Image
 
 from bot import messages, storyboard
+from bot.boards import Boards, Recent
 from bot.iteration import caption_of
 from bot.lineage import ImageRef, Role, Turn
-from bot.store import Store
 
 MAX_EDITS = 50  # the last this many results of a longer path are drawn
-THUMBNAILS_CACHED = 512  # about 30 KB each
 BOARDS_CACHED = 8  # about 0.5 MB each
-BACKGROUND_NICE = 10  # CFS then gives the event loop's thread about 9x the drawing's share
-
-log = logging.getLogger(__name__)
-
-A = TypeVar("A")
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-@functools.cache
-def _drawing_threads() -> ThreadPoolExecutor:
-    """One thread per core for all drawing: more only crowd out the event loop's thread."""
-    return ThreadPoolExecutor(os.cpu_count() or 1, "storyboard", _background_priority)
-
-
-def _background_priority() -> None:
-    """Lower this thread's CPU priority, so drawing, which keeps every core busy for most of a
-    second, yields to the event loop and to editing steps. Only on Linux, where nice is per
-    thread: elsewhere a thread id given as a process id could name another process."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-
-
-class Recent(Generic[K, V]):
-    """A mapping that keeps only its `size` most recently used entries."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._entries: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._entries.get(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +31,8 @@ class Storyboard:
 class Storyboards:
     """Draws paths, off the event loop, reusing what it drew before."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._thumbnails: Recent[str, bytes] = Recent(THUMBNAILS_CACHED)
+    def __init__(self, boards: Boards) -> None:
+        self._drawing = boards
         self._boards: Recent[Hashable, bytes] = Recent(BOARDS_CACHED)
 
     async def draw(self, path: Sequence[Turn], locale: str | None) -> Storyboard:
@@ -101,13 +45,13 @@ class Storyboards:
         key = (locale, tuple(turn.id for turn in path), tuple(pictures))
         board = self._boards.get(key)
         if board is None:
-            thumbnails = await self._thumbnails_of(pictures)
+            thumbnails = await self._drawing.thumbnails(pictures)
             frames: list[storyboard.Frame] = []
             if start is not None:
                 label = messages.text("history_start", locale)
-                frames.append(storyboard.Frame(label, thumbnails[start.images[0]]))
+                frames.append(storyboard.Frame(label, thumbnails[start.images[0]], muted=True))
             frames += [self._frame(path, n, depth, thumbnails, locale) for depth, n in shown]
-            board = await self._in_background(storyboard.render, frames)
+            board = await self._drawing.render(frames)
             self._boards.put(key, board)
         return Storyboard(board, len(results), len(shown))
 
@@ -128,34 +72,3 @@ class Storyboards:
         thumbnail = thumbnails.get(result.images[-1])
         placeholder = messages.text("history_picture_gone", locale)
         return storyboard.Frame(caption, thumbnail, depth, placeholder)
-
-    async def _thumbnails_of(self, refs: Sequence[ImageRef]) -> dict[ImageRef, bytes | None]:
-        """Each image's thumbnail; None for an image the store no longer has."""
-        found: dict[ImageRef, bytes | None] = {}
-        missing: list[ImageRef] = []
-        for ref in dict.fromkeys(refs):
-            cached = self._thumbnails.get(ref.sha256)
-            if cached is not None:
-                found[ref] = cached
-            else:
-                missing.append(ref)
-        made = await asyncio.gather(*(self._make(ref) for ref in missing))
-        for ref, thumbnail in zip(missing, made, strict=True):
-            found[ref] = thumbnail
-            if thumbnail is not None:
-                self._thumbnails.put(ref.sha256, thumbnail)
-        return found
-
-    async def _in_background(self, work: Callable[[A], bytes], arg: A) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(_drawing_threads(), work, arg)
-
-    async def _make(self, ref: ImageRef) -> bytes | None:
-        try:
-            data = await self._store.read_image(ref)
-        except FileNotFoundError:
-            return None
-        try:
-            return await self._in_background(storyboard.thumbnail, data)
-        except (OSError, ValueError, Image.DecompressionBombError):
-            log.warning("stored image %s does not decode", ref.sha256[:12], exc_info=True)
-            return None

@@ -156,6 +156,38 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "info": "Model: {model}\nSize: {size} · Aspect ratio: {ratio}\nTook {seconds} s\n"
         "Tokens: {prompt} in, {output} out\nEstimated cost: ${cost}\n"
         "Edit {depth} of its lineage\nInstruction: {instruction}",
+        "reference_unknown": "I don't know #{name}, so I sent nothing. /ref lists the "
+        "references you can use here.",
+        "reference_unknown_close": "I don't know #{name}, so I sent nothing. Did you mean "
+        "{names}?",
+        "references_over_limit": "The model takes {limit} pictures at a time, and this edit "
+        "needs {needed} ({referenced} of them from references). Only {limit} fit: leave out a "
+        "reference or a picture.",
+        "reference_bad_name": "\u201c{name}\u201d can't name a reference: use 1-32 letters, "
+        "digits, _ or -.",
+        "reference_reserved": "#{name} is taken by the bot (a /ref word or a built-in style): "
+        "pick another name.",
+        "reference_empty": "Nothing to save: a reference needs a picture or a style description.",
+        "reference_not_yours": "#{name} was saved by someone else: only they, a chat admin or a "
+        "bot admin can change it.",
+        "reference_not_here": "There is no #{name} here.",
+        "reference_chat_full": "This chat keeps at most {limit} references: delete one first.",
+        "reference_user_full": "You can keep at most {limit} references: delete one first.",
+        "reference_saved": "Saved #{name} for this chat: {what}. Put #{name} in any "
+        "instruction to use it.",
+        "reference_saved_personal": "Saved #{name} for you: {what}. Use #{name} in any chat, "
+        "groups included.",
+        "reference_pictures": Plural("count", one="{count} picture", other="{count} pictures"),
+        "reference_pictures_and_style": Plural(
+            "count", one="{count} picture and a style", other="{count} pictures and a style"
+        ),
+        "reference_style": "a style",
+        "reference_trimmed": "A reference keeps {limit} pictures: I kept the first {limit}.",
+        "reference_deleted": "Deleted #{name}.",
+        "references_title": "References you can use here (put #name in an instruction):",
+        "references_none": "No saved references here yet.",
+        "reference_line": "#{name}: {prompt}",
+        "reference_yours": "yours",
         "history_needs_result": "I found no result of mine there. Reply to one of my pictures "
         "with /history, or give /history its message link.",
         "history_text": Plural(
@@ -258,6 +290,30 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "info": "模型：{model}\n尺寸：{size} · 宽高比：{ratio}\n耗时 {seconds} 秒\n"
         "Token：输入 {prompt}，输出 {output}\n估算费用：${cost}\n"
         "这条编辑链的第 {depth} 步\n指令：{instruction}",
+        "reference_unknown": "我不认识 #{name}，所以什么都没发送。/ref 会列出这里可用的参考。",
+        "reference_unknown_close": "我不认识 #{name}，所以什么都没发送。你是指 {names} 吗？",
+        "references_over_limit": "模型一次最多接受 {limit} 张图片，而这次编辑需要 {needed} 张"
+        "（其中 {referenced} 张来自参考）。只能放下 {limit} 张：请去掉一个参考或一张图片。",
+        "reference_bad_name": "“{name}”不能作为参考名：请使用 1 到 32 个字母、数字、_ 或 -。",
+        "reference_reserved": "#{name} 已被机器人占用（/ref 的命令词或内置风格）：请换个名字。",
+        "reference_empty": "没有可保存的内容：参考需要一张图片或一段风格描述。",
+        "reference_not_yours": "#{name} 是别人保存的："
+        "只有保存者、群管理员或机器人管理员可以修改。",
+        "reference_not_here": "这里没有 #{name}。",
+        "reference_chat_full": "本聊天最多保存 {limit} 个参考：请先删除一个。",
+        "reference_user_full": "你最多保存 {limit} 个参考：请先删除一个。",
+        "reference_saved": "已为本聊天保存 #{name}：{what}。在任何指令中写上 #{name} 即可使用。",
+        "reference_saved_personal": "已为你保存 #{name}：{what}。"
+        "在任何聊天（包括群组）中都能用 #{name}。",
+        "reference_pictures": "{count} 张图片",
+        "reference_pictures_and_style": "{count} 张图片和一段风格",
+        "reference_style": "一段风格",
+        "reference_trimmed": "一个参考最多保存 {limit} 张图片：我保留了前 {limit} 张。",
+        "reference_deleted": "已删除 #{name}。",
+        "references_title": "这里可用的参考（在指令中写 #名字）：",
+        "references_none": "这里还没有保存的参考。",
+        "reference_line": "#{name}：{prompt}",
+        "reference_yours": "你的",
         "history_needs_result": "那里没有我生成的结果。请回复我生成的图片并发送 /history，"
         "或在 /history 中提供该消息的链接。",
         "history_text": "这张结果的来历：共 {edits} 步编辑。",

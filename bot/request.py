@@ -97,6 +97,8 @@ class EditRequest:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     # Other messages that carry this turn (the rest of an album); replies to them continue too.
     linked_message_ids: tuple[str, ...] = ()
+    # References picked outside the text (Discord's `reference` option), used like #NAME.
+    references: tuple[str, ...] = ()
 
     @property
     def message_ids(self) -> tuple[str, ...]:

@@ -47,12 +47,13 @@ NO_LINE_START = frozenset("，。、；：！？）」』】》〉”’,.;:!?)]
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One cell of the board."""
+    """One cell of a board (a storyboard, a contact sheet)."""
 
     caption: str
     thumbnail: bytes | None  # from `thumbnail()`; None: `placeholder` stands in its place
-    number: int | None = None  # the edit's place in its lineage; None for the starting picture
+    number: int | None = None  # shown in a badge: the edit's place in its lineage
     placeholder: str = ""
+    muted: bool = False  # a caption in grey (the starting picture's "Start")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,7 @@ def render(frames: Sequence[Frame]) -> bytes:
                 draw.text((left, top + n * LINE_PX), line, font=text_font, fill=MUTED)
         if frame.number is not None:
             _badge(draw, (x + 6, y + 6), str(frame.number), badge_font)
-        colour = INK if frame.number is not None else MUTED
+        colour = MUTED if frame.muted else INK
         for n, line in enumerate(wrap(frame.caption, text_font, side, CAPTION_LINES)):
             draw.text((x, y + side + 6 + n * LINE_PX), line, font=text_font, fill=colour)
     buf = io.BytesIO()

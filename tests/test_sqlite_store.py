@@ -259,7 +259,7 @@ async def test_a_version_2_database_migrates_with_every_row_and_a_gap(tmp_path: 
     data_dir = tmp_path
     _write_version_2_database(data_dir)
     async with SqliteStore.open(data_dir) as store:
-        assert (await store._rows("PRAGMA user_version"))[0][0] == len(MIGRATIONS) == 4
+        assert (await store._rows("PRAGMA user_version"))[0][0] == len(MIGRATIONS) == 5
         assert (await store._rows("PRAGMA foreign_keys"))[0][0] == 1
         assert await store.integrity_check() == "ok"
         assert await store._rows("PRAGMA foreign_key_check") == []
@@ -279,6 +279,8 @@ async def test_a_version_2_database_migrates_with_every_row_and_a_gap(tmp_path: 
             "usage_user",
             "usage_chat",
             "usage_pool",
+            "refs_owner",
+            "ref_images_image",
         }
         schemas = await store._rows(
             "SELECT sql FROM sqlite_master WHERE name IN ('turns', 'lineages', 'usage')"

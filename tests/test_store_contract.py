@@ -19,7 +19,7 @@ import pytest
 
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus
 from bot.request import ChatKey
-from bot.store import PendingTurn, Store, UsageRecord, UsageTotals
+from bot.store import PendingTurn, Reference, Store, UsageRecord, UsageTotals
 from bot.store.sqlite import SqliteStore
 
 BACKENDS = ["sqlite"]
@@ -442,6 +442,71 @@ async def test_an_image_put_survives_deletions_until_its_turn_is_stored(store: S
         await store.read_image(waiting)
 
 
+async def reference(
+    store: Store,
+    name: str,
+    *pictures: bytes,
+    scope: str = "chat:c",
+    owner: str = "alice",
+    prompt: str = "",
+    platform: str = "test",
+) -> Reference:
+    images = tuple([await store.put_image(p, "image/png") for p in pictures])
+    saved = Reference(platform, scope, name, owner, images, prompt, created_at=time.time())
+    await store.save_reference(saved)
+    return saved
+
+
+async def test_references_keep_their_images_in_order_by_scope_then_name(store: Store) -> None:
+    mascot = await reference(store, "Mascot", b"front", b"side", b"back")
+    style = await reference(store, "noir", prompt="black and white, hard shadows")
+    mine = await reference(store, "me", b"selfie", scope="user:alice")
+    await reference(store, "elsewhere", b"x", scope="chat:d")
+    await reference(store, "other platform", b"y", platform="other")
+    found = await store.references("test", ["user:alice", "chat:c"])
+    assert found == [mine, mascot, style]
+    assert [await store.read_image(i) for i in found[1].images] == [b"front", b"side", b"back"]
+    assert found[1].key == "mascot"
+    assert await store.references("test", []) == []
+    assert [r.name for r in await store.references("other", ["chat:c"])] == ["other platform"]
+    owned = await store.references_by_owner("test", "alice")
+    assert {r.name for r in owned} == {"Mascot", "noir", "me", "elsewhere"}
+    assert await store.references_by_owner("test", "bob") == []
+
+
+async def test_saving_a_name_again_replaces_it_whatever_its_case(store: Store) -> None:
+    old = await reference(store, "Hero", b"old hero")
+    new = await reference(store, "HERO", b"new hero", owner="bob")
+    assert await store.references("test", ["chat:c"]) == [new]
+    with pytest.raises(FileNotFoundError):
+        await store.read_image(old.images[0])  # the replaced one's picture is gone
+    same_name_personal = await reference(store, "hero", b"mine", scope="user:alice")
+    assert await store.references("test", ["chat:c", "user:alice"]) == [new, same_name_personal]
+
+
+async def test_reference_images_outlive_the_turns_they_came_from(store: Store) -> None:
+    picture = await store.put_image(b"from a result", "image/png")
+    turn = await ask(store, "a hero", images=[picture])
+    await store.save_reference(Reference("test", "chat:c", "hero", "alice", (picture,)))
+    await store.delete_turns([turn.id])  # retention, or /forget of the turn's author
+    assert await store.read_image(picture) == b"from a result"
+    assert await store.delete_reference("test", "chat:c", "hero")
+    assert not await store.delete_reference("test", "chat:c", "hero")
+    with pytest.raises(FileNotFoundError):
+        await store.read_image(picture)
+    assert await store.references("test", ["chat:c"]) == []
+
+
+async def test_a_deleted_reference_leaves_images_still_in_use(store: Store) -> None:
+    shared = await store.put_image(b"shared", "image/png")
+    kept = await ask(store, "uses it", images=[shared])
+    await store.save_reference(Reference("test", "chat:c", "a", "alice", (shared,)))
+    await store.save_reference(Reference("test", "chat:c", "b", "alice", (shared,)))
+    await store.delete_reference("test", "chat:c", "a")
+    await store.delete_turns([kept.id])
+    assert await store.read_image(shared) == b"shared"  # "b" still has it
+
+
 async def test_add_user_turn_has_committed_when_it_returns(open_store: Opener) -> None:
     async with open_store() as writer, open_store() as reader:
         turn = await ask(writer, "draw", message_ids=["m1"])
@@ -520,7 +585,10 @@ async def test_everything_survives_reopening(open_store: Opener) -> None:
         await store.link(CHAT, ["m2"], model.id)
         waiting = await ask(store, "still waiting", model, message_ids=["m3"])
         await store.update_chat_settings(CHAT, {"aspect_ratio": "16:9", "language": "zh"})
+        saved = await reference(store, "Hero", b"hero", prompt="in red")
     async with open_store() as store:
+        assert await store.references("test", ["chat:c"]) == [saved]
+        assert await store.read_image(saved.images[0]) == b"hero"
         assert await store.resolve_link(CHAT, "m2") == model
         assert await store.resolve_link(ChatKey("test", "other"), "m2") is None
         reloaded = await store.get_turn(user.id)

@@ -101,7 +101,17 @@ async def test_help_usage_new_and_commands_in_two_languages(
     chinese = tg.commands_for(None, "zh")
     assert english is not None and chinese is not None
     expected = [
-        "start", "help", "edit", "imagine", "new", "settings", "usage", "info", "history", "forget"
+        "start",
+        "help",
+        "edit",
+        "imagine",
+        "new",
+        "settings",
+        "usage",
+        "info",
+        "history",
+        "ref",
+        "forget",
     ]
     assert [c["command"] for c in english] == expected
     assert chinese[2]["description"].startswith("编辑")

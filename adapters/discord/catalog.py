@@ -26,6 +26,10 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "language for this channel. `/usage`: what you used today. `/info`: how a result was "
         "made. `/history` (or **Apps > History** on a result): one picture of every step that "
         "led to it. `/forget`: delete everything you sent me.\n"
+        "- **References**: `/ref save name image` (or **Apps > Save as reference**) keeps a "
+        "character, product or look; put `#name` in any prompt (or pick it in `reference`) to "
+        "use it. `/ref list` shows them and the built-in styles (`#figurine`, `#sticker` …); "
+        "`/ref delete name`. Saved in a DM, a reference is yours everywhere.\n"
         "{intent}",
         "intent_on": "I can read messages in channels, so replies to my results work with "
         "or without a ping.",
@@ -33,6 +37,9 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "replies that ping me and messages that mention me. Slash commands, the Edit image "
         "menu and DMs always work.",
         "no_image_there": "That message has no image I can edit.",
+        "ref_modal_title": "Save as reference",
+        "ref_modal_name": "Name (use it as #name)",
+        "ref_modal_prompt": "Style to keep with it (optional)",
         "modal_title": "Edit image",
         "modal_label": "What should change?",
         "modal_placeholder": "e.g. make the sky stormy",
@@ -64,11 +71,18 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "`/usage`：你今天的用量。`/info`：结果的生成信息。"
         "`/history`（或在结果上选择 **应用 > History**）：用一张图展示得到它的每一步。"
         "`/forget`：删除你发给我的所有内容。\n"
+        "- **参考**：`/ref save name image`（或 **应用 > Save as reference**）"
+        "保存角色、产品或风格；在任何提示中写 `#名字`（或在 `reference` 中选择）即可使用。"
+        "`/ref list` 列出参考和内置风格（`#figurine`、`#sticker` …）；"
+        "`/ref delete name` 删除。在私信中保存的参考在各处都属于你。\n"
         "{intent}",
         "intent_on": "我可以读取频道消息，所以回复我的结果时无论是否提及我都有效。",
         "intent_off": "我在没有 Message Content 权限的情况下运行：在频道中我只能看到提及我的"
         "回复和消息。斜杠命令、Edit image 菜单和私信始终可用。",
         "no_image_there": "那条消息里没有我能编辑的图片。",
+        "ref_modal_title": "保存为参考",
+        "ref_modal_name": "名字（用 #名字 调用）",
+        "ref_modal_prompt": "一并保存的风格描述（可选）",
         "modal_title": "编辑图片",
         "modal_label": "要修改什么？",
         "modal_placeholder": "例如：把天空变成暴风雨",

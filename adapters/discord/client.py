@@ -18,6 +18,7 @@ from adapters.discord.event_parsing import Parser, skip_unparsable
 from adapters.discord.outbox import NO_PINGS, ChannelOutbox
 from adapters.discord.parsing import PLATFORM
 from adapters.discord.presses import PressRouter
+from adapters.discord.references import ReferenceCommands
 from adapters.discord.steps import InteractionSteps
 from adapters.discord.views import ActionButton, ActionChoice, PressHandler, is_our_button
 from bot import messages
@@ -152,7 +153,8 @@ class BananaClient(discord.Client):
 
     async def setup_hook(self) -> None:
         # Logged in, gateway not connected yet: no event runs, so no step is in flight.
-        register_commands(self.tree, self._steps, self._chat_commands)
+        references = ReferenceCommands(self._engine, self._guard, self._steps.dialogs)
+        register_commands(self.tree, self._steps, self._chat_commands, references)
         self.add_dynamic_items(ActionButton, ActionChoice)
         try:
             synced = await self.tree.sync()

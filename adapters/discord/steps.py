@@ -68,6 +68,7 @@ class InteractionSteps:
         attachments: Sequence[discord.Attachment],
         aspect_ratio: str | None,
         size: str | None,
+        reference: str | None = None,
     ) -> None:
         """/edit: edit the attached pictures."""
         async with self._guard.interaction(interaction, "/edit"):
@@ -77,17 +78,24 @@ class InteractionSteps:
             if not all(is_image(a) for a in attachments):
                 await answer(interaction, messages.text("image_not_an_image", scope.locale))
                 return
-            await self._start(interaction, scope, prompt, image_sources(attachments))
+            await self._start(
+                interaction, scope, prompt, image_sources(attachments), references=reference
+            )
 
     async def imagine(
-        self, interaction: Interaction, prompt: str, aspect_ratio: str | None, size: str | None
+        self,
+        interaction: Interaction,
+        prompt: str,
+        aspect_ratio: str | None,
+        size: str | None,
+        reference: str | None = None,
     ) -> None:
         """/imagine: a new picture from a description."""
         async with self._guard.interaction(interaction, "/imagine"):
             scope = await self._scope(interaction, aspect_ratio, size)
             if not await self._admitted(interaction, scope, aspect_ratio, size):
                 return
-            await self._start(interaction, scope, prompt, ())
+            await self._start(interaction, scope, prompt, (), references=reference)
 
     async def complete(
         self, interaction: Interaction, key: str, current: str
@@ -161,6 +169,8 @@ class InteractionSteps:
         prompt: str,
         images: tuple[ImageSource, ...],
         reply_to: str | None = None,
+        *,
+        references: str | None = None,
     ) -> None:
         """Defer, open a thread for a new lineage when configured, and run the step."""
         outbox = await deferred_outbox(interaction, scope)
@@ -175,6 +185,7 @@ class InteractionSteps:
             images=images,
             reply_to=reply_to,
             options=scope.options,
+            references=(references.strip().removeprefix("#"),) if references else (),
         )
         await self._engine.handle(request, outbox)
         if notice is not None:

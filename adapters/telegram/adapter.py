@@ -32,7 +32,14 @@ from adapters.telegram import catalog
 from adapters.telegram.albums import AlbumCollector
 from adapters.telegram.config import TelegramSettings
 from adapters.telegram.outbox import Place, TelegramOutbox, keyboard, place_of
-from adapters.telegram.parsing import Action, Parsed, TelegramImage, images_of, parse_message
+from adapters.telegram.parsing import (
+    COMMAND_NAMES,
+    Action,
+    Parsed,
+    TelegramImage,
+    images_of,
+    parse_message,
+)
 from adapters.telegram.presses import TelegramPress, place_for_button
 from adapters.telegram.sending import ChatActions, answer_query, call, is_chat_admin
 from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
@@ -42,6 +49,7 @@ from adapters.telegram.webhook import WebhookReceiver
 from bot import messages
 from bot.engine_port import EnginePort
 from bot.errors import ConfigError, InputRejected
+from bot.references import parse_command
 from bot.request import Author, ChatKey, EditRequest, ImageSource
 
 log = logging.getLogger(__name__)
@@ -53,18 +61,6 @@ CONNECTION_POOL = 64
 POOL_TIMEOUT_S = 30.0
 UPLOADS_IN_FLIGHT = 16  # photo uploads are the heaviest requests: bound them like downloads
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-COMMAND_NAMES = (
-    "start",
-    "help",
-    "edit",
-    "imagine",
-    "new",
-    "settings",
-    "usage",
-    "info",
-    "history",
-    "forget",
-)
 
 
 def chat_key(message: Message) -> ChatKey:
@@ -275,6 +271,8 @@ class TelegramAdapter:
             async with self._actions.showing(place.chat_id, place.thread_id):
                 card = await self._engine.history(chat, author, reply_to, latest=private)
                 await self._outbox(place, locale).deliver(card)
+        elif action is Action.REF:
+            await self._reference(message, parsed, chat, author, locale)
         elif action is Action.FORGET:
             card = await self._engine.forget_card(chat, author)
             await self._say(message, card.text, keyboard(card.buttons))
@@ -316,6 +314,44 @@ class TelegramAdapter:
         place = place_of(message)
         async with self._actions.showing(place.chat_id, place.thread_id):
             await self._engine.handle(request, self._outbox(place, locale))
+
+    async def _reference(
+        self, message: Message, parsed: Parsed, chat: ChatKey, author: Author, locale: str | None
+    ) -> None:
+        """/ref, /ref save NAME (a photo's caption, an album's, a reply to a picture),
+        /ref save NAME: a style, /ref delete NAME."""
+        command = parse_command(parsed.text)
+        private = message.chat.type == ChatType.PRIVATE
+
+        async def chat_admin() -> bool:
+            return await is_chat_admin(self._app.bot, chat, author)
+
+        if command.verb == "list":
+            place = place_of(message)
+            async with self._actions.showing(place.chat_id, place.thread_id):
+                card = await self._engine.reference_sheet(chat, author, private=private)
+                await self._outbox(place, locale).deliver(card)
+        elif command.verb == "save":
+            reply_to = str(parsed.reply_id) if parsed.reply_id is not None else None
+            text = await self._engine.save_reference(
+                chat,
+                author,
+                command.name,
+                command.prompt,
+                tuple(self._source(image) for image in parsed.images),
+                reply_to,
+                tuple(self._source(image) for image in parsed.reply_images),
+                private=private,
+                chat_admin=chat_admin,
+            )
+            await self._say(message, text)
+        elif command.verb == "delete":
+            text = await self._engine.delete_reference(
+                chat, author, command.name, private=private, chat_admin=chat_admin
+            )
+            await self._say(message, text)
+        else:
+            await self._say(message, catalog.text("ref_usage", locale))
 
     def _outbox(self, place: Place, locale: str | None) -> TelegramOutbox:
         return TelegramOutbox(self._app.bot, place, locale, self._uploads, self._flood)

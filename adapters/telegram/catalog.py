@@ -33,6 +33,9 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "/settings (group admins): aspect ratio, size, model, previews, search, language. "
             "/usage: today's use. /info as a reply to a result: how it was made. /history as a "
             "reply to a result: one picture of every step that led to it.\n"
+            "References: /ref save NAME as a photo caption (or a reply to one), then #NAME in "
+            "any instruction keeps that character or look; /ref lists them, with styles like "
+            "#figurine and #sticker.\n"
             "/forget deletes everything you sent me and every image made for you."
         ),
         "settings_title": "Settings for this chat:",
@@ -48,6 +51,12 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "cmd_usage": "Your usage today",
         "cmd_info": "How a result was made (reply to it)",
         "cmd_history": "Every step that led to a result (reply to it)",
+        "cmd_ref": "Named references: list, save, delete",
+        "ref_usage": "/ref lists the references you can use here.\n"
+        "/ref save NAME as the caption of a photo or album, or as a reply to any picture, "
+        "saves it as #NAME.\n/ref save NAME: a description saves a style.\n"
+        "/ref delete NAME deletes one.\nPut #NAME in any instruction to use it. Saved in a "
+        "private chat, a reference is yours in every chat; in a group, it is the group's.",
         "cmd_forget": "Delete everything you sent me",
         "gif_without_still": "I can only edit still pictures, and Telegram turned this GIF into "
         "an animation without a still frame I could use. Send a JPEG, PNG, WebP or HEIC picture.",
@@ -74,6 +83,8 @@ _ENTRIES: dict[str, dict[str, str]] = {
             "/settings（群管理员）：宽高比、尺寸、模型、预览、搜索、语言。/usage：今日用量。"
             "回复结果发送 /info：查看生成信息。"
             "回复结果发送 /history：用一张图展示得到它的每一步。\n"
+            "参考：把 /ref save 名字 作为图片说明（或回复图片），之后在任何指令中写 #名字 "
+            "即可保持该角色或风格；/ref 列出全部，另有 #figurine、#sticker 等内置风格。\n"
             "/forget 删除你发给我的所有内容以及为你生成的所有图片。"
         ),
         "settings_title": "本聊天的设置：",
@@ -89,6 +100,12 @@ _ENTRIES: dict[str, dict[str, str]] = {
         "cmd_usage": "今日用量",
         "cmd_info": "结果的生成信息（回复该结果）",
         "cmd_history": "得到某个结果的每一步（回复该结果）",
+        "cmd_ref": "命名参考：列出、保存、删除",
+        "ref_usage": "/ref 列出这里可用的参考。\n"
+        "把 /ref save 名字 作为图片或相册的说明，或用它回复任意图片，即可保存为 #名字。\n"
+        "/ref save 名字: 描述 保存一种风格。\n/ref delete 名字 删除一个参考。\n"
+        "在任何指令中写上 #名字 即可使用。在私聊中保存的参考在所有聊天中都属于你；"
+        "在群组中保存的属于该群。",
         "cmd_forget": "删除你发给我的所有内容",
         "gif_without_still": "我只能编辑静态图片，而 Telegram 把这个 GIF 转成了动画，"
         "其中没有我能使用的静态画面。请发送 JPEG、PNG、WebP 或 HEIC 图片。",

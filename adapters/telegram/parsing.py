@@ -14,9 +14,21 @@ from dataclasses import dataclass, replace
 from telegram import Animation, Document, Message, MessageEntity
 from telegram.constants import ChatType
 
-COMMANDS = frozenset(
-    {"start", "help", "edit", "imagine", "new", "settings", "usage", "forget", "info", "history"}
+# In the order the command menu shows them.
+COMMAND_NAMES = (
+    "start",
+    "help",
+    "edit",
+    "imagine",
+    "new",
+    "settings",
+    "usage",
+    "info",
+    "history",
+    "ref",
+    "forget",
 )
+COMMANDS = frozenset(COMMAND_NAMES)
 
 
 class Action(enum.StrEnum):
@@ -30,6 +42,7 @@ class Action(enum.StrEnum):
     FORGET = "forget"
     INFO = "info"  # how the replied-to result was made
     HISTORY = "history"  # the storyboard of the replied-to result's path
+    REF = "ref"  # list, save (a caption, a reply) or delete named references
     NOT_AN_IMAGE = "not_an_image"  # a file that is not a picture, sent to us directly
     NO_STILL = "no_still"  # a GIF (an animation) without a still frame to edit
     IGNORE = "ignore"
@@ -166,6 +179,8 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
             return Parsed(action, rest)
         if action in (Action.INFO, Action.HISTORY):
             return Parsed(action, reply_id=edit.reply_id)
+        if action is Action.REF:
+            return replace(edit, action=action, text=rest, images=images)
         if action is Action.EDIT:
             if not (images or edit.reply_images) and (
                 _without_still(message) or _without_still(reply)

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 from bot.lineage import ImageRef, Part, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 
-__all__ = ["PendingTurn", "Store", "UsageRecord", "UsageTotals"]
+__all__ = ["PendingTurn", "Reference", "Store", "UsageRecord", "UsageTotals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,25 @@ class PendingTurn:
     author_id: str
     locale: str | None
     message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A named character, product or look, used as #NAME: up to a few images and/or a style
+    text. Names compare case-insensitively (`key`)."""
+
+    platform: str
+    scope: str  # "chat:<chat id>" (everyone there) or "user:<owner id>" (personal)
+    name: str  # as its owner wrote it
+    owner_id: str
+    images: tuple[ImageRef, ...] = ()
+    prompt: str = ""
+    created_at: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """What names are compared by."""
+        return self.name.casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +209,24 @@ class Store(Protocol):
 
         Others' turns that continued from a deleted one MUST become roots (parent None): they
         keep working from their own parts and never reach the deleted ones again. Images no
-        remaining part refers to MUST go (a forgotten user's pictures leave the disk); images
-        still used elsewhere MUST stay. Unknown ids are ignored.
+        remaining part or reference refers to MUST go (a forgotten user's pictures leave the
+        disk); images still used elsewhere MUST stay. Unknown ids are ignored.
         """
+
+    async def save_reference(self, reference: Reference) -> None:
+        """Keep `reference`, replacing the one with its platform, scope and key, in one step.
+
+        Its images MUST stay as long as it does, whatever turns are deleted; the images of a
+        replaced reference go once nothing uses them. Like `add_user_turn`, it releases the
+        hold `put_image` put on its images.
+        """
+
+    async def references(self, platform: str, scopes: Sequence[str]) -> list[Reference]:
+        """The references in `scopes` on `platform`: scope by scope in the order given, each
+        by key. Images in their saved order, unchanged."""
+
+    async def references_by_owner(self, platform: str, owner_id: str) -> list[Reference]:
+        """Every reference `owner_id` saved on `platform` (personal and chats'), by scope, key."""
+
+    async def delete_reference(self, platform: str, scope: str, key: str) -> bool:
+        """Delete a reference; its images go once nothing uses them. False when none was."""

@@ -1,7 +1,8 @@
 """The SQLite store, the embedded default: one database file and a folder of image files.
 
 `schema` holds the tables and their migrations, `images` the content-addressed files,
-`turn_rows` the mapping between rows and turns, and `store` the `SqliteStore` built on them.
+`turn_rows` and `reference_rows` map rows to turns and references, and `store` is the
+`SqliteStore` built on them.
 """
 
 from bot.store.sqlite.schema import ID_GAP, MIGRATIONS

@@ -211,7 +211,40 @@ def _migration_4(db: sqlite3.Connection, upgrading: bool) -> None:
         db.execute(f"ALTER TABLE usage ADD COLUMN {column}")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
+def _migration_5(db: sqlite3.Connection, upgrading: bool) -> None:
+    """References (#NAME): a name in a scope, and its images in order."""
+    db.execute(
+        """CREATE TABLE refs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            platform TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            prompt TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            UNIQUE (platform, scope, key)
+        )"""
+    )
+    db.execute("CREATE INDEX refs_owner ON refs(platform, owner_id)")
+    db.execute(
+        """CREATE TABLE ref_images (
+            ref_id INTEGER NOT NULL REFERENCES refs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            image_sha256 TEXT NOT NULL REFERENCES images(sha256),
+            PRIMARY KEY (ref_id, idx)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX ref_images_image ON ref_images(image_sha256)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+)
 
 
 def migrate(db: sqlite3.Connection) -> None:

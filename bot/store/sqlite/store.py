@@ -13,12 +13,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
-from bot.store import PendingTurn, Store, UsageTotals
+from bot.store import PendingTurn, Reference, Store, UsageTotals
+from bot.store.sqlite import reference_rows
 from bot.store.sqlite.connection import Database, lastrowid, rows
 from bot.store.sqlite.images import ImageFiles
 from bot.store.sqlite.schema import migrate
@@ -418,8 +420,48 @@ class SqliteStore:
         await self.collect_images()
         return len(turn_ids)
 
+    async def save_reference(self, reference: Reference) -> None:
+        """Keep a reference, replacing the one with its key in its scope."""
+        await self._db.write(partial(reference_rows.save, reference=reference))
+        self._unpin(image.sha256 for image in reference.images)
+        await self.collect_images()  # the images of the one it replaced, if now unused
+
+    async def references(self, platform: str, scopes: Sequence[str]) -> list[Reference]:
+        """The references in `scopes`, scope by scope in the order given, each by key."""
+        if not scopes:
+            return []
+        marks = ",".join("?" * len(scopes))
+        found = await self._db.run(
+            partial(
+                reference_rows.load,
+                where=f"r.platform = ? AND r.scope IN ({marks})",
+                params=(platform, *scopes),
+            )
+        )
+        order = {scope: n for n, scope in enumerate(scopes)}
+        return sorted(found, key=lambda r: order[r.scope])  # stable: keys stay sorted
+
+    async def references_by_owner(self, platform: str, owner_id: str) -> list[Reference]:
+        """Every reference `owner_id` saved on `platform`."""
+        return await self._db.run(
+            partial(
+                reference_rows.load,
+                where="r.platform = ? AND r.owner_id = ?",
+                params=(platform, owner_id),
+            )
+        )
+
+    async def delete_reference(self, platform: str, scope: str, key: str) -> bool:
+        """Delete a reference; its images go once nothing uses them."""
+        deleted = await self._db.write(
+            partial(reference_rows.delete, platform=platform, scope=scope, key=key)
+        )
+        if deleted:
+            await self.collect_images()
+        return deleted
+
     async def collect_images(self) -> int:
-        """Delete image files no part refers to any more."""
+        """Delete image files no part or reference refers to any more."""
 
         pinned = frozenset(self._pinned)
 
@@ -429,7 +471,8 @@ class SqliteStore:
                 for r in rows(
                     db,
                     "SELECT sha256 FROM images WHERE sha256 NOT IN"
-                    " (SELECT image_sha256 FROM parts WHERE image_sha256 IS NOT NULL)",
+                    " (SELECT image_sha256 FROM parts WHERE image_sha256 IS NOT NULL"
+                    " UNION SELECT image_sha256 FROM ref_images)",
                 )
                 if r[0] not in pinned
             ]
