@@ -26,20 +26,21 @@ from bot.styles import BUILT_IN_STYLES, RESERVED, is_name_char, valid_name
 STYLE_SCOPE = "style"
 # "#ff8800", "#3", "#1st": colours and numbers, not names, when no reference is called that.
 _INCIDENTAL = re.compile(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8}|\d\w*")
-_COMMAND = re.compile(r"(?P<verb>\S+)?\s*(?P<name>[^\s:：]+)?\s*[:：]?\s*(?P<prompt>.*)", re.S)
+_COLON = re.compile("[:：]")  # a full-width colon too: Chinese keyboards type it
 
 
 def mentions(text: str) -> list[str]:
     """The #NAMEs in `text`, in order, each once (by key).
 
     A `#` counts at the start of a word only: not in "<#123>" (a Discord channel), "&#38;",
-    "a#b" or "##". A run longer than a name is no mention.
+    "a#b" or "##" (Chinese and Japanese put no space before a word, so "把#英雄 放在" counts).
+    A name runs to the next space or punctuation; a run longer than a name is no mention.
     """
     found: dict[str, str] = {}
     for match in re.finditer("#", text):
         at = match.start()
         before = text[at - 1] if at else " "
-        if is_name_char(before) or before in "<&#/":
+        if (before.isascii() and is_name_char(before)) or before in "<&#/":
             continue
         end = at + 1
         while end < len(text) and is_name_char(text[end]):
@@ -76,14 +77,24 @@ class RefCommand:
 
 
 def parse_command(text: str) -> RefCommand:
-    """`""` / `list`, `save NAME`, `save NAME: a style prompt`, `delete NAME`."""
-    match = _COMMAND.fullmatch(text.strip())
-    verb = (match["verb"] or "").casefold() if match else ""
+    """`""` / `list`, `save NAME`, `save NAME: a style prompt`, `delete NAME`.
+
+    The name is everything up to the colon (checked later, so "my hero" gets told why not).
+    """
+    verb, _, rest = text.strip().partition(" ")
+    verb = verb.casefold()
     if verb in ("", "list"):
         return RefCommand("list")
-    if match is None or verb not in ("save", "delete") or not match["name"]:
+    name, prompt = _split(rest)
+    if verb not in ("save", "delete") or not name:
         return RefCommand("usage")
-    return RefCommand(verb, match["name"], match["prompt"].strip())
+    return RefCommand(verb, name.removeprefix("#"), prompt)
+
+
+def _split(rest: str) -> tuple[str, str]:
+    """(name, prompt) from "NAME: prompt" or "NAME"."""
+    parts = _COLON.split(rest, maxsplit=1)
+    return parts[0].strip(), parts[1].strip() if len(parts) > 1 else ""
 
 
 class References:

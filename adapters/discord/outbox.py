@@ -154,9 +154,12 @@ async def _delete(message: discord.Message) -> None:
 class InteractionOutbox:
     """Posts outcomes as follow-ups of a deferred interaction, or in the channel once too late."""
 
-    def __init__(self, interaction: Interaction, locale: str | None) -> None:
+    def __init__(
+        self, interaction: Interaction, locale: str | None, *, ephemeral: bool = False
+    ) -> None:
         self._interaction = interaction
         self._locale = locale
+        self._ephemeral = ephemeral  # for the caller only (as the interaction was deferred)
         self._status_shown = False
         self._shown: ResultImage | None = None
 
@@ -186,6 +189,9 @@ class InteractionOutbox:
                     )
                 else:
                     log.warning("follow-up failed; posting in the channel", exc_info=True)
+        if self._ephemeral:  # meant for the caller alone: never for the whole channel
+            log.info("interaction %s: a private answer could not be delivered", interaction.id)
+            return []
         channel = fallback_channel(interaction)
         return await ChannelOutbox(channel, self._locale, mention=interaction.user).deliver(card)
 
@@ -205,6 +211,7 @@ class InteractionOutbox:
                     files=files or MISSING,
                     view=view or MISSING,
                     allowed_mentions=NO_PINGS,
+                    ephemeral=self._ephemeral,
                     wait=True,
                 )
             ids.append(str(message.id))

@@ -112,7 +112,7 @@ class ReferenceCommands:
             scope = await interaction_scope(self._engine, interaction)
             await interaction.response.defer(ephemeral=True, thinking=True)
             card = await self._engine.reference_sheet(scope.chat, scope.author, private=True)
-            await InteractionOutbox(interaction, scope.locale).deliver(card)
+            await InteractionOutbox(interaction, scope.locale, ephemeral=True).deliver(card)
 
     async def delete(self, interaction: Interaction, name: str) -> None:
         """/ref delete: one of the channel's references, or one of the caller's own in a DM."""
