@@ -13,7 +13,7 @@ from adapters.telegram.config import TelegramSettings
 from adapters.telegram.plugin import plugin as telegram
 from bot.capabilities import capabilities_for
 from bot.chat_settings import ChatSettings
-from bot.config import DEFAULT_MODEL, load_settings, parse_settings
+from bot.config import DEFAULT_MODEL, ReferenceSettings, load_settings, parse_settings
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy
 
@@ -35,6 +35,8 @@ def test_example_config_parses_with_documented_defaults() -> None:
     assert dc.message_content_intent is True
     assert dc.auto_thread is False
     assert settings.access.allowed_chats == ()
+    assert settings.references == ReferenceSettings(50, 50, 4)
+    assert settings.styles == ()
     assert not tg.enabled
     assert not dc.enabled
 
@@ -73,6 +75,13 @@ def test_environment_wins_for_secrets() -> None:
         ({"telegram": {"mdoe": "polling"}}, "telegram.mdoe"),
         ({"telegram": []}, "telegram"),
         ({"discord": {"api_base_url": "discord.com"}}, "discord.api_base_url"),
+        ({"references": {"max_images": 0}}, "references.max_images"),
+        ({"references": {"max_pictures": 3}}, "references.max_pictures"),
+        ({"styles": {"name": "x"}}, "styles"),
+        ({"styles": [{"name": "noir"}]}, "styles[1]"),
+        ({"styles": [{"name": "film noir", "prompt": "p"}]}, "styles[1].name"),
+        ({"styles": [{"name": "save", "prompt": "p"}]}, "styles[1].name"),
+        ({"styles": [{"name": "noir", "prompt": "p", "colour": "x"}]}, "styles[1].colour"),
     ],
 )
 def test_wrong_keys_and_values_name_the_key(raw: dict[str, object], key: str) -> None:
