@@ -182,9 +182,8 @@ def rebase(path: Sequence[Turn], new_parts: Sequence[Part], budget: ContextBudge
     has_latest = latest is not None and take(latest)
     references = [image for image in root_images if image != latest and take(image)]
 
-    # Order the images as the text explains them: references, current result, new inputs.
+    # The text explains the history's images in order: references, then the current result.
     ordered = references + ([latest] if has_latest and latest is not None else [])
-    ordered += [image for image in new_images if image in chosen and image not in ordered]
 
     instructions = [t.text for t in path if t.role is Role.USER and t.text]
     instructions = instructions[-MAX_REBASE_INSTRUCTIONS:]
@@ -196,12 +195,16 @@ def rebase(path: Sequence[Turn], new_parts: Sequence[Part], budget: ContextBudge
     if instructions:
         lines.append("Edits already applied, oldest first:")
         lines.extend(f"{n}. {_clip(text)}" for n, text in enumerate(instructions, start=1))
-    new_text = "\n".join(p.text for p in new_parts if p.text).strip()
-    if new_text:
-        lines.append(f"Now apply this edit to the current version: {new_text}")
+    lines.append("Now apply this edit to the current version:")
 
     parts = [Part(image=image) for image in ordered]
     parts.append(Part(text="\n".join(lines)))
+    # The new turn follows as it was sent: a "Reference #NAME:" label stays before its images.
+    parts += [
+        p
+        for p in new_parts
+        if p.text or (p.image is not None and p.image in chosen and p.image not in ordered)
+    ]
     return ContextTurn(Role.USER, tuple(parts))
 
 

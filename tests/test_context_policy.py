@@ -41,8 +41,31 @@ def test_rebase_keeps_new_latest_and_root_images_in_budget() -> None:
     (turn,) = plan.turns
     assert turn.role is Role.USER
     assert [i.sha256 for i in plan.images] == ["root", "r10", "new"]
-    text = turn.parts[-1].text or ""
-    assert "edit 1" in text and "edit 9" in text and "combine" in text
+    summary = turn.parts[2].text or ""
+    assert "edit 1" in summary and "edit 9" in summary
+    assert summary.endswith("Now apply this edit to the current version:")
+    assert turn.parts[-2].image == _img("new") and turn.parts[-1].text == "combine"
+
+
+def test_rebase_keeps_the_new_turn_in_order_so_labels_stay_with_their_images() -> None:
+    path = [_turn(1, Role.USER, Part(image=_img("root")), Part(text="edit 1"))]
+    path.append(_turn(2, Role.MODEL, Part(image=_img("r2"))))
+    new = [
+        Part(text="Reference #hero:"),
+        Part(image=_img("hero")),
+        Part(text="red cape"),
+        Part(text="#hero flies"),
+    ]
+    plan = plan_context(path, new, ContextBudget(max_images=2, max_bytes=10_000))
+    assert plan.rebased
+    (turn,) = plan.turns
+    assert [p.image.sha256 if p.image else p.text for p in turn.parts[-4:]] == [
+        "Reference #hero:",
+        "hero",
+        "red cape",
+        "#hero flies",
+    ]
+    assert [i.sha256 for i in plan.images] == ["r2", "hero"]
 
 
 def test_rebase_drops_references_before_the_latest_when_bytes_are_tight() -> None:

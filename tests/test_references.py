@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot import storyboard
-from bot.config import StyleSettings
+from bot import messages, storyboard
+from bot.app import open_engine
+from bot.config import ReferenceSettings, StyleSettings
 from bot.references import incidental, mentions, parse_command
 from bot.styles import BUILT_IN_STYLES, valid_name
-from tests.conftest import photo
+from tests.conftest import ALICE, CHAT, make_settings, photo
 from tests.discord_harness import bot_settings, ephemeral_answer, png, serving, until_linked
 from tests.fakes.discord import DiscordFake
 from tests.fakes.gemini import GeminiFake, RecordedRequest
@@ -239,6 +240,16 @@ async def test_bad_saves_get_a_reason_and_save_nothing(tmp_path: Path) -> None:
                 answers.append(await said(bot, message))
             listing = tg.send_user_message(private, alice, text="/ref")
             empty = await said(bot, listing)
+            pdf = tg.send_user_message(
+                private,
+                alice,
+                document=b"%PDF-1.4 not a picture",
+                document_mime="application/pdf",
+                document_name="notes.pdf",
+                caption="/ref save doc",
+            )
+            not_a_picture = await said(bot, pdf)
+    assert not_a_picture == messages.text("image_not_an_image", "en")
     assert answers[0] == "Nothing to save: a reference needs a picture or a style description."
     assert answers[1].startswith("\u201cmy hero\u201d can't name a reference")
     assert answers[2].startswith("#list is taken by the bot")
@@ -322,3 +333,48 @@ async def test_references_on_discord_by_command_option_menu_and_list(
     assert refused["content"].startswith("#Hero was saved by someone else")
     assert deleted["content"] == "Deleted #Hero."
     assert {"ref", "Save as reference"} <= {c["name"] for c in dc.global_commands}
+
+
+async def test_discord_references_survive_a_restart(tmp_path: Path, dc: DiscordFake) -> None:
+    async with GeminiFake() as gemini:
+        settings = bot_settings(tmp_path, gemini, dc)
+        async with serving(settings):
+            saving = await dc.slash_command(
+                "ref", {"name": "wash", "prompt": "in loose watercolour"}, subcommand="save"
+            )
+            saved = await ephemeral_answer(dc, saving)
+        async with serving(settings):  # a new process
+            used = await dc.slash_command("imagine", {"prompt": "#wash a fox"})
+            await dc.wait_for_followup(used)
+    assert saved["content"].startswith("Saved #wash for this chat: a style.")
+    assert request_parts(gemini.requests[0]) == [
+        "Reference #wash:",
+        "in loose watercolour",
+        "#wash a fox",
+    ]
+
+
+async def test_a_full_chat_or_user_refuses_new_names_but_not_replacements(
+    tmp_path: Path,
+) -> None:
+    async def never() -> bool:
+        return False
+
+    async with GeminiFake() as fake:
+        settings = dataclasses.replace(
+            make_settings(tmp_path / "data", fake), references=ReferenceSettings(2, 3, 4)
+        )
+        async with open_engine(settings) as engine:
+
+            async def save(name: str, *, private: bool = False) -> str:
+                return await engine.save_reference(
+                    CHAT, ALICE, name, "a style", private=private, chat_admin=never
+                )
+
+            answers = [await save(n) for n in ("a", "b", "c", "A")]
+            answers += [await save(n, private=True) for n in ("p1", "p2")]
+    assert answers[0].startswith("Saved #a for this chat")
+    assert answers[2] == "This chat keeps at most 2 references: delete one first."
+    assert answers[3].startswith("Saved #A for this chat")  # a replacement needs no room
+    assert answers[4].startswith("Saved #p1 for you")
+    assert answers[5] == "You can keep at most 3 references: delete one first."

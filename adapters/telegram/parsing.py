@@ -180,6 +180,8 @@ def parse_message(message: Message, bot_id: int, username: str) -> Parsed:
         if action in (Action.INFO, Action.HISTORY):
             return Parsed(action, reply_id=edit.reply_id)
         if action is Action.REF:
+            if message.document is not None and not images:
+                return Parsed(Action.NOT_AN_IMAGE)  # "/ref save x" on a PDF: say so
             return replace(edit, action=action, text=rest, images=images)
         if action is Action.EDIT:
             if not (images or edit.reply_images) and (
