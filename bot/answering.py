@@ -25,6 +25,7 @@ from bot.lineage import ContextBudget, ContextTurn, ImageRef, Part, Turn, TurnSt
 from bot.model import GenerationSettings, ImageLoader, ModelAnswer, OnThought
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.progress import DraftEncoder, StatusPacer, StepStatus
+from bot.region_edits import blended, mask_of
 from bot.request import Author, ChatKey
 from bot.running import RunningCalls
 from bot.standard_actions import STOP
@@ -148,8 +149,22 @@ class Answering:
             aspect_ratio=wanted.aspect_ratio,
         )
         answer = dataclasses.replace(answer, usage=usage)
+        mask = mask_of(user_turn)
+        region = mask is not None and bool(path and path[-1].images and answer.images)
+        if region and mask is not None:
+            # Nothing outside the marked region may move: blend into the clean original.
+            answer = await blended(answer, await load(path[-1].images[-1]), await load(mask))
+            notes += (messages.text("region_note", locale),)
         return await self._store_answer(
-            chat, author, user_turn, wanted, answer, notes, locale, rebased=plan.rebased
+            chat,
+            author,
+            user_turn,
+            wanted,
+            answer,
+            notes,
+            locale,
+            rebased=plan.rebased,
+            region=region,
         )
 
     async def _failed(self, user_turn: Turn, why: str, mark: bool) -> None:
@@ -185,6 +200,7 @@ class Answering:
         locale: str | None,
         *,
         rebased: bool,
+        region: bool = False,
     ) -> Success:
         parts = [
             Part(
@@ -224,6 +240,7 @@ class Answering:
             answer.sources,
             wanted.model,
             wanted.image_size,
+            region=region,
         )
 
 

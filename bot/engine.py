@@ -27,7 +27,7 @@ from bot.errors import AccessDenied, BotError, InputRejected
 from bot.explain import failure_for, usage_text
 from bot.history import Storyboards
 from bot.housekeeping import Housekeeping, OutboxFactory
-from bot.images import ImageLimits
+from bot.images import ImageLimits, PreparedImage
 from bot.intake import ImageIntake
 from bot.iteration import Builder, caption_of, gathered
 from bot.iteration_actions import iteration_actions
@@ -38,12 +38,14 @@ from bot.lineage import (
     Role,
     Turn,
     TurnStatus,
+    UsageRecord,
 )
 from bot.model import GenerationSettings
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import Quotas, QuotaStatus
 from bot.reference_desk import ReferenceDesk
 from bot.references import References, mentions, reference_parts
+from bot.region_edits import Region, region_of, region_parts, whole_image_of
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
 from bot.standard_actions import FORGET, STANDARD_ACTIONS
 from bot.store import Store
@@ -199,35 +201,21 @@ class Engine:
             return await self._fail(request.chat, outbox, exc, locale, None)
 
         notes += self._intake.notes(sources, prepared, locale)
-        refs = [await self._store.put_image(p.data, p.mime_type) for p in prepared]
-        parts = [Part(image=ref) for ref in (*carried, *refs)]
-        if not text:
-            if not parts:
-                return await self._deliver(
-                    request.chat,
-                    outbox,
-                    Failure(FailureKind.INPUT, messages.text("need_image_or_text", locale)),
-                    locale,
-                )
-            # A picture without an instruction waits, as a draft, for the next message.
-            draft = await self._store.add_user_turn(
-                request.chat,
-                request.author.user_id,
-                parent.turn_id,
-                parts,
-                message_ids=request.message_ids,
-                status=TurnStatus.DRAFT,
-                locale=request.author.locale,
-            )
-            failure = Failure(
-                FailureKind.NEED_INSTRUCTION,
-                messages.text("held_images", locale),
-                draft.id,
-                notes=notes,
-            )
-            return await self._deliver(request.chat, outbox, failure, locale)
-        parts += reference_parts(used)
-        parts.append(Part(text=text))
+        region = await self._marked_region(request, parent, prepared, carried, text)
+        if region is not None:
+            # A marked-up copy: the guide and the mask stand in for it (it is never sent).
+            guide = await self._store.put_image(region.guide, "image/png")
+            mask = await self._store.put_image(region.mask, "image/png")
+            *marked, words = region_parts(guide, mask, text)
+            parts = [*marked, *reference_parts(used), words]
+            preloaded = {guide: region.guide, mask: region.mask}
+        else:
+            refs = [await self._store.put_image(p.data, p.mime_type) for p in prepared]
+            parts = [Part(image=ref) for ref in (*carried, *refs)]
+            preloaded = dict(zip(refs, (p.data for p in prepared), strict=True))
+            if not text:
+                return await self._held(request, parent, parts, notes, outbox, locale)
+            parts += [*reference_parts(used), Part(text=text)]
         user_turn = await self._store.add_user_turn(
             request.chat,
             request.author.user_id,
@@ -237,16 +225,96 @@ class Engine:
             locale=request.author.locale,
         )
         log.info(
-            "turn %d stored (lineage %d, parent %s, %d images)",
+            "turn %d stored (lineage %d, parent %s, %d images%s)",
             user_turn.id,
             user_turn.lineage_id,
             parent.turn_id,
-            len(refs) + len(carried),
+            len(user_turn.images),
+            ", a region edit" if region is not None else "",
         )
-        preloaded = dict(zip(refs, (p.data for p in prepared), strict=True))
         return await self._answer(
             request.chat, request.author, user_turn, options, outbox, locale, notes, preloaded
         )
+
+    async def _held(
+        self,
+        request: EditRequest,
+        parent: _Parent,
+        parts: list[Part],
+        notes: tuple[str, ...],
+        outbox: Outbox,
+        locale: str | None,
+    ) -> Outcome:
+        """Pictures without an instruction: they wait, as a draft, for the next message."""
+        if not parts:
+            failure = Failure(FailureKind.INPUT, messages.text("need_image_or_text", locale))
+            return await self._deliver(request.chat, outbox, failure, locale)
+        draft = await self._store.add_user_turn(
+            request.chat,
+            request.author.user_id,
+            parent.turn_id,
+            parts,
+            message_ids=request.message_ids,
+            status=TurnStatus.DRAFT,
+            locale=request.author.locale,
+        )
+        failure = Failure(
+            FailureKind.NEED_INSTRUCTION,
+            messages.text("held_images", locale),
+            draft.id,
+            notes=notes,
+        )
+        return await self._deliver(request.chat, outbox, failure, locale)
+
+    async def _marked_region(
+        self,
+        request: EditRequest,
+        parent: _Parent,
+        prepared: Sequence[PreparedImage],
+        carried: Sequence[ImageRef],
+        text: str,
+    ) -> Region | None:
+        """The region a reply's one picture marks on the image it replies to, if it is a
+        marked-up copy of it (else the picture is an ordinary input)."""
+        if parent.turn_id is None or len(prepared) != 1 or carried or parent.borrowed or not text:
+            return None
+        shown = await self._store.get_turn(parent.turn_id)
+        original = await self._last_image(shown) if shown is not None else None
+        if original is None:
+            return None
+        return await region_of(original.data, prepared[0].data)
+
+    async def whole_image(
+        self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox, locale: str | None
+    ) -> bool:
+        """Post a region edit's unblended answer as a sibling result (replies continue from
+        it); False when `turn_id` is no region result of `chat`'s."""
+        result = await self._own_result(chat, turn_id)
+        found = whole_image_of(result) if result is not None else None
+        if result is None or found is None or result.parent_id is None:
+            return False
+        user_turn = await self._store.get_turn(result.parent_id)
+        if user_turn is None:
+            return False
+        whole, raw = found
+        data = await self._store.read_image(whole)
+        sibling = await self._store.add_model_turn(
+            chat,
+            user_turn,
+            result.model or "",
+            [Part(image=whole, raw=raw)],
+            UsageRecord(images=0),  # no model call: nothing to charge
+            author.user_id,
+        )
+        outcome = Success(
+            user_turn.id,
+            sibling.id,
+            (ResultImage(data, whole.mime_type),),
+            messages.text("whole_image_text", locale),
+            model=result.model or "",
+        )
+        await self._delivery.post(chat, outbox, outcome, locale)
+        return True
 
     async def retry(self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox) -> Outcome:
         """Answer a stored user turn again (a reroll: a sibling model turn)."""

@@ -20,6 +20,7 @@ from bot import messages
 from bot.capabilities import ModelCapabilities
 from bot.model import GenerationSettings
 from bot.outcome import Failure, Outcome, ResultImage, Success
+from bot.region_edits import instruction_of as region_instruction_of
 
 ZOOM_FACTOR = 1.5
 # The empty border: a flat mid grey is unmistakably "not part of the picture" for the model.
@@ -51,6 +52,8 @@ def caption_of(instruction: str, locale: str | None) -> str:
         return messages.text("upscale_button", locale)
     if reframed := _REFRAMED.fullmatch(instruction):
         return f"{messages.text('reframe_button', locale)} {reframed.group(1)}"
+    if (words := region_instruction_of(instruction)) is not None:
+        return messages.text("region_caption", locale, instruction=words)
     return instruction
 
 

@@ -116,6 +116,21 @@ USE_VARIANT = tuple(
 )
 
 
+async def _whole_image(engine: Engine, press: PressContext, turn_id: int) -> None:
+    """A region edit's unblended answer, as a sibling result."""
+    await press.reply.acknowledge()
+    outbox = await press.reply.outbox()
+    if not await engine.whole_image(press.chat, press.author, turn_id, outbox, press.locale):
+        await press.reply.notify(messages.text("unknown_result", press.locale))
+
+
+def _offer_whole_image(outcome: Outcome) -> str | None:
+    """Region edits: the model's own picture, unblended."""
+    if isinstance(outcome, Success) and outcome.region and not outcome.variants:
+        return str(outcome.model_turn_id)
+    return None
+
+
 async def _variations(engine: Engine, press: PressContext, turn_id: int) -> None:
     """Several new answers to the result's instruction, posted together."""
     await press.reply.acknowledge()
@@ -184,4 +199,12 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             offer=offer_original,
         ),
         *USE_VARIANT,
+        Action(
+            "whole_image",
+            "w",
+            "whole_image_button",
+            _on_result(_whole_image),
+            emoji="\N{FRAME WITH PICTURE}",
+            offer=_offer_whole_image,
+        ),
     )

@@ -142,6 +142,7 @@ def plan_context(
     path: Sequence[Turn], new_parts: Sequence[Part], budget: ContextBudget
 ) -> ContextPlan:
     """Choose the request contents for `new_parts` continuing after `path` (root first)."""
+    new_parts = [p for p in new_parts if replayed(p)]  # a region's mask is never sent
     full = (
         *(ContextTurn(t.role, tuple(p for p in t.parts if replayed(p))) for t in path),
         ContextTurn(Role.USER, tuple(new_parts)),

@@ -188,6 +188,11 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "references_none": "No saved references here yet.",
         "reference_line": "#{name}: {prompt}",
         "reference_yours": "yours",
+        "region_note": "Region edit: only the area you marked changed. Whole image shows the "
+        "model's picture as it came.",
+        "region_caption": "Marked area: {instruction}",
+        "whole_image_button": "Whole image",
+        "whole_image_text": "The model's whole picture, not blended into the original.",
         "history_needs_result": "I found no result of mine there. Reply to one of my pictures "
         "with /history, or give /history its message link.",
         "history_text": Plural(
@@ -314,6 +319,10 @@ _CORE: dict[str, dict[str, str | Plural]] = {
         "references_none": "这里还没有保存的参考。",
         "reference_line": "#{name}：{prompt}",
         "reference_yours": "你的",
+        "region_note": "局部编辑：只改了你标记的区域。点“整张图”可查看模型原样生成的图片。",
+        "region_caption": "标记区域：{instruction}",
+        "whole_image_button": "整张图",
+        "whole_image_text": "模型生成的整张图片，未与原图融合。",
         "history_needs_result": "那里没有我生成的结果。请回复我生成的图片并发送 /history，"
         "或在 /history 中提供该消息的链接。",
         "history_text": "这张结果的来历：共 {edits} 步编辑。",

@@ -62,6 +62,7 @@ class Success:
     image_size: str | None = None
     # Variations: the model turn of each image, in order (several answers to one turn).
     variants: tuple[int, ...] = ()
+    region: bool = False  # a region edit: blended into the original, Whole image offered
 
 
 class FailureKind(enum.StrEnum):
