@@ -132,6 +132,10 @@ async def test_a_marked_reply_sends_the_clean_original_and_a_guide_and_blends_th
             await engine.press(whole.payload, CHAT, ALICE, pressed)
             again = RecordingOutbox()
             await engine.retry(CHAT, ALICE, edit.success.model_turn_id, again)
+            [variations] = [b for b in card.buttons if b.label == "Variations"]
+            fake.script(*(Reply.image(answer) for _ in range(3)))
+            several = RecordingReply()
+            await engine.press(variations.payload, CHAT, ALICE, several)
     sent = fake.requests[1]
     assert sent.contents[-2].parts[-1].image == result  # the clean original, from the lineage
     new_images = [p.image for p in sent.contents[-1].parts if p.image is not None]
@@ -147,7 +151,23 @@ async def test_a_marked_reply_sends_the_clean_original_and_a_guide_and_blends_th
     assert pressed.steps.success.images[0].data == answer  # Whole image: the model's own
     # Retry repeats the region edit: blended again.
     assert pixels(again.success.images[0].data).getpixel((5, 5)) == original.getpixel((5, 5))
-    assert len(fake.requests) == 3
+    # Variations repeat it too: every variant blended.
+    for image in several.steps.success.images:
+        assert pixels(image.data).getpixel((5, 5)) == original.getpixel((5, 5))
+    assert len(fake.requests) == 6
+    # No picture sent shows the user's strokes: sample a pixel of the drawn loop.
+    drawn = pixels(marked.data)
+    stroke = next(
+        (x, y)
+        for y in range(0, small[1], 3)
+        for x in range(0, small[0], 3)
+        if drawn.getpixel((x, y))[0] > 200
+        and drawn.getpixel((x, y))[1] < 80
+        and original.getpixel((x, y))[0] < 180
+    )
+    for sent_image in sent.images:
+        r, g, b = pixels(sent_image).getpixel(stroke)
+        assert not (r > 200 and g < 80 and b < 80), "a stroke reached the model"
 
 
 # -- both platforms ------------------------------------------------------------------------
@@ -223,11 +243,17 @@ async def test_region_edit_on_discord_by_a_reply_with_the_marked_picture(
             whole = next(i for i in button_ids(edited) if i.startswith("bb2:w:"))
             press = await dc.press_button(edited, whole)
             [unblended] = await dc.wait_for_followup(press)
+            gemini.script(Reply.image(answer))
+            retry = next(i for i in button_ids(edited) if i.startswith("bb2:r:"))
+            again = await dc.press_button(edited, retry)
+            [retried] = await dc.wait_for_followup(again)
     assert marked not in gemini.requests[1].images
     [shown] = attachment_bytes(dc, edited)
     assert pixels(shown).getpixel((3, 3)) == original.getpixel((3, 3))
     assert "Whole image" in button_labels(edited)
     assert attachment_bytes(dc, unblended) == [answer]
+    [redone] = attachment_bytes(dc, retried)
+    assert pixels(redone).getpixel((3, 3)) == original.getpixel((3, 3))  # a region edit again
 
 
 def test_the_readme_example_is_drawn_by_the_bot_and_keeps_the_sky(tmp_path: Path) -> None:
