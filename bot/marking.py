@@ -60,6 +60,19 @@ def _rgb(data: bytes) -> Image.Image:
         return flatten(ImageOps.exif_transpose(opened))
 
 
+def _upright_size(data: bytes) -> tuple[int, int]:
+    """Width and height as shown (EXIF rotation applied), from the header only."""
+    with Image.open(io.BytesIO(data)) as opened:
+        width, height = opened.size
+        turned = opened.getexif().get(0x0112) in (5, 6, 7, 8)  # Orientation: a quarter turn
+    return (height, width) if turned else (width, height)
+
+
+def _same_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    ratio = a[0] / a[1]
+    return abs(b[0] / b[1] - ratio) / ratio <= ASPECT_TOLERANCE
+
+
 def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
     """`size` scaled so its longer side is at most `side`."""
     width, height = size
@@ -74,9 +87,10 @@ def _largest_channel(diff: Image.Image) -> Image.Image:
 
 def find_marking(original: bytes, marked: bytes) -> Marking | None:
     """The region `marked` marks on `original`, or None when it is no marked copy of it."""
+    if not _same_shape(_upright_size(original), _upright_size(marked)):
+        return None  # from the headers: most second pictures stop here, undecoded
     before, after = _rgb(original), _rgb(marked)
-    ratio, marked_ratio = before.width / before.height, after.width / after.height
-    if abs(marked_ratio - ratio) / ratio > ASPECT_TOLERANCE:
+    if not _same_shape(before.size, after.size):
         return None
     # Compared at the copy's own scale (at most COMPARE_SIDE): a thin stroke stays thick
     # enough to see. The original goes through the same resampling a platform applies.
