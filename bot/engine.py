@@ -275,14 +275,24 @@ class Engine:
         text: str,
     ) -> Region | None:
         """The region a reply's one picture marks on the image it replies to, if it is a
-        marked-up copy of it (else the picture is an ordinary input)."""
-        if parent.turn_id is None or len(prepared) != 1 or carried or parent.borrowed or not text:
+        marked-up copy of it (else the picture is an ordinary input). The picture may have
+        come first, held for this instruction (a photo sent without a caption)."""
+        if parent.turn_id is None or parent.borrowed or not text:
+            return None
+        if len(prepared) == 1 and not carried:
+            candidate = prepared[0].data
+        elif not prepared and len(carried) == 1:
+            try:
+                candidate = await self._store.read_image(carried[0])
+            except FileNotFoundError:
+                return None
+        else:
             return None
         shown = await self._store.get_turn(parent.turn_id)
         original = await self._last_image(shown) if shown is not None else None
         if original is None:
             return None
-        return await region_of(original.data, prepared[0].data)
+        return await region_of(original.data, candidate)
 
     async def whole_image(
         self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox, locale: str | None

@@ -272,3 +272,25 @@ def test_the_readme_example_is_drawn_by_the_bot_and_keeps_the_sky(tmp_path: Path
     assert found.mask.getpixel((770, 100)) == 0  # the sun
     assert found.mask.getpixel((450, 160)) == 0  # the roof's peak
     assert found.mask.getpixel((362, 305)) == 255  # inside the loop
+
+
+@pytest.mark.filterwarnings(LARGE_BODY)
+async def test_a_marked_picture_sent_first_becomes_a_region_edit_with_the_next_words(
+    tmp_path: Path,
+) -> None:
+    original, result, marked, answer = a_region_case()
+    async with GeminiFake() as fake:
+        fake.script(Reply.image(result), Reply.image(answer))
+        async with open_engine(make_settings(tmp_path / "data", fake)) as engine:
+            first = RecordingOutbox()
+            await engine.handle(request("a park"), first)
+            held = RecordingOutbox()
+            await engine.handle(request("", marked, reply_to=first.posted[-1]), held)
+            edit = RecordingOutbox()
+            await engine.handle(request("make this a window", continue_latest=True), edit)
+    assert held.failure.message.startswith("Got your picture.")
+    assert marked not in fake.requests[1].images
+    assert fake.requests[1].contents[-2].parts[-1].image == result
+    delivered = pixels(edit.success.images[0].data)
+    assert delivered.getpixel((3, 3)) == original.getpixel((3, 3))
+    assert edit.success.region
