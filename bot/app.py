@@ -10,16 +10,18 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 
-from bot.config import Settings
+from bot.config import Settings, StorageSettings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
 from bot.model import GeminiImageModel
 from bot.plugins import Adapter, Plugins, discover_plugins
+from bot.store import Store
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ async def open_engine(settings: Settings, *, check_model: bool = False) -> Async
     `check_model` also checks `gemini.model` beside start-up (`run`), on the engine's own
     client: a second one would cost ~100 ms of start-up. Shutdown cancels the check.
     """
-    async with SqliteStore.open(settings.storage.data_dir) as store:
+    async with _open_store(settings.storage) as store:
         model = GeminiImageModel(settings.gemini)
         check = (
             asyncio.create_task(model.check_configured(), name="model-check")
@@ -114,6 +116,13 @@ async def open_engine(settings: Settings, *, check_model: bool = False) -> Async
                 with suppress(asyncio.CancelledError):
                     await check
             await model.aclose()
+
+
+def _open_store(storage: StorageSettings) -> AbstractAsyncContextManager[Store]:
+    """The configured store: SQLite in `data_dir`, or PostgreSQL at `database_url`."""
+    if storage.backend == "postgresql":
+        return PostgresStore.open(storage.database_url, storage.pool_size)
+    return SqliteStore.open(storage.data_dir)
 
 
 async def enforce_retention(

@@ -96,10 +96,13 @@ class ModelPrice:
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
-    """Where the SQLite file and the image folder live."""
+    """Where state lives: a SQLite file and an image folder, or a PostgreSQL database."""
 
     data_dir: Path = Path("data")
     retention_days: float = 0  # 0: keep forever
+    backend: str = "sqlite"  # or "postgresql"
+    database_url: str = ""  # postgresql://user:password@host/db (a secret: it holds one)
+    pool_size: int = 10  # PostgreSQL connections per instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +282,7 @@ class Section:
 
 def secrets_of(settings: Settings) -> tuple[str, ...]:
     """Every secret in the settings, the plugins' included, for log redaction."""
-    candidates = [settings.gemini.api_key]
+    candidates = [settings.gemini.api_key, settings.storage.database_url]
     for config in settings.plugins.values():
         candidates.extend(config.secrets)
     return tuple(s for s in candidates if s)
@@ -329,7 +332,18 @@ def parse_settings(
     storage = StorageSettings(
         data_dir=Path(env.get("BANANABOT_DATA_DIR") or data_dir).expanduser(),
         retention_days=s.number("retention_days", 0),
+        backend=s.string("backend", "sqlite"),
+        database_url=s.secret("database_url", env, "BANANABOT_DATABASE_URL"),
+        pool_size=s.integer("pool_size", 10, minimum=1),
     )
+    if storage.backend not in ("sqlite", "postgresql"):
+        raise ConfigError("storage.backend", 'must be "sqlite" or "postgresql"')
+    if storage.backend == "postgresql" and not storage.database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        raise ConfigError(
+            "storage.database_url", "needs postgresql://... (or BANANABOT_DATABASE_URL)"
+        )
     s.finish()
 
     a = Section("access", raw.get("access", {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from bot.outcome import Failure, Outcome, Success
 from bot.request import Author, ChatKey, EditRequest, ImageSource
 from tests.fakes.discord import DiscordFake
 from tests.fakes.gemini import GeminiFake
+from tests.postgres_server import postgres_server
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +80,13 @@ def make_settings(data_dir: Path, fake: GeminiFake, **gemini: Any) -> Settings:
     }
     section.update(gemini)
     return parse_settings({"gemini": section, "storage": {"data_dir": str(data_dir)}}, env={})
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One real PostgreSQL server for the whole run; tests take databases of their own."""
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture

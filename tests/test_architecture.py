@@ -45,17 +45,25 @@ def test_adapters_never_reach_into_the_sdk() -> None:
         assert not any(n.startswith("google") for n in imported_modules(path)), path
 
 
-# Only these may name the SQLite store; everything else types against the `bot.store` port.
-SQLITE_USERS = ("bot/app.py", "bot/store/sqlite/")
+# Only the composition root and each store's own package name a store; everything else types
+# against the `bot.store` port.
+STORE_OWNERS = {
+    "bot.store.sqlite": ("bot/app.py", "bot/store/sqlite/"),
+    "bot.store.postgres": ("bot/app.py", "bot/store/postgres/"),
+}
+DRIVERS = {"sqlite3": "bot/store/sqlite/", "asyncpg": "bot/store/postgres/"}
 
 
 @pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_core_types_against_the_store_port_not_sqlite(path: Path) -> None:
-    if str(path.relative_to(ROOT)).startswith(SQLITE_USERS):
-        return
+def test_the_core_types_against_the_store_port(path: Path) -> None:
+    where = str(path.relative_to(ROOT))
     names = imported_modules(path)
-    assert "sqlite3" not in names
-    assert not any(name.startswith("bot.store.sqlite") for name in names)
+    for store, owners in STORE_OWNERS.items():
+        if not where.startswith(owners):
+            assert not any(name.startswith(store) for name in names), (where, store)
+    for driver, owner in DRIVERS.items():
+        if not where.startswith(owner):
+            assert not any(name.split(".")[0] == driver for name in names), (where, driver)
 
 
 def test_the_model_port_knows_nothing_of_the_store() -> None:

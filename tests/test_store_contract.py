@@ -20,9 +20,11 @@ import pytest
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus
 from bot.request import ChatKey
 from bot.store import PendingTurn, Reference, Store, UsageRecord, UsageTotals
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
+from tests.postgres_server import new_database
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 CHAT = ChatKey("test", "c")
 OTHER_CHAT = ChatKey("test", "d")
 OTHER_PLATFORM = ChatKey("other", "c")
@@ -33,10 +35,13 @@ Opener = Callable[[], AbstractAsyncContextManager[Store]]
 
 
 @pytest.fixture(params=BACKENDS)
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
     """Open the backend under test at one place; every call is a new connection to it."""
     if request.param == "sqlite":
         return lambda: SqliteStore.open(tmp_path / "store")
+    if request.param == "postgresql":
+        url = await new_database(request.getfixturevalue("postgres_url"))
+        return lambda: PostgresStore.open(url)
     raise AssertionError(f"no such backend: {request.param}")
 
 

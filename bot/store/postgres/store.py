@@ -1,0 +1,628 @@
+"""The `Store` on PostgreSQL (asyncpg): the same contract as SQLite, images in the database.
+
+Each write is one transaction. Images are content-addressed rows with their bytes in 1 MiB
+chunks. An image put and not yet in a turn is pinned in this process, as on SQLite, and
+collection and image writes are serialised in this process, so one instance never collects an
+image it is about to use (several instances sharing one database need more: a later step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
+from bot.request import ChatKey
+from bot.store import PendingTurn, Reference, Store, UsageTotals
+from bot.store.postgres.schema import MIGRATIONS
+
+CHUNK = 1 << 20
+TURN_COLUMNS = (
+    "t.id, t.lineage_id, t.parent_id, t.role, t.author_id, t.status, t.model, t.created_at"
+)
+Connection = Any  # asyncpg.Connection or a pool's proxy: asyncpg ships no type hints
+
+
+class PostgresStore:
+    """The bot's state in one PostgreSQL database. Open with `PostgresStore.open(url)`."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._pinned: Counter[str] = Counter()
+        self._images = asyncio.Lock()  # image writes and collection, one at a time here
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str, pool_size: int = 10) -> AsyncIterator[PostgresStore]:
+        """Connect (creating and migrating the schema) and close the pool afterwards."""
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
+        try:
+            async with pool.acquire() as conn:
+                await _migrate(conn)
+            yield cls(pool)
+        finally:
+            await pool.close()
+
+    # images ---------------------------------------------------------------------------------
+
+    async def put_image(self, data: bytes, mime_type: str) -> ImageRef:
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        self._pinned[digest] += 1
+        try:
+            async with self._images, self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "INSERT INTO images (sha256, mime_type, size, created_at)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    digest,
+                    mime_type,
+                    len(data),
+                    time.time(),
+                )
+                await conn.executemany(
+                    "INSERT INTO image_chunks (sha256, idx, data) VALUES ($1, $2, $3)"
+                    " ON CONFLICT DO NOTHING",
+                    [
+                        (digest, n, data[start : start + CHUNK])
+                        for n, start in enumerate(range(0, len(data), CHUNK))
+                    ],
+                )
+        except BaseException:
+            self._unpin([digest])
+            raise
+        return ImageRef(digest, mime_type, len(data))
+
+    def _unpin(self, digests: Iterable[str]) -> None:
+        self._pinned -= Counter(digests)
+
+    async def read_image(self, ref: ImageRef) -> bytes:
+        async with self._pool.acquire() as conn:
+            size = await conn.fetchval("SELECT size FROM images WHERE sha256 = $1", ref.sha256)
+            if size is None:
+                raise FileNotFoundError(ref.sha256)
+            chunks = await conn.fetch(
+                "SELECT data FROM image_chunks WHERE sha256 = $1 ORDER BY idx", ref.sha256
+            )
+        return b"".join(bytes(r["data"]) for r in chunks)
+
+    async def collect_images(self) -> int:
+        """Delete images no part or reference uses (and no step of this process holds)."""
+        async with self._images, self._pool.acquire() as conn:
+            deleted = await conn.fetch(
+                "DELETE FROM images WHERE sha256 NOT IN"
+                " (SELECT image_sha256 FROM parts WHERE image_sha256 IS NOT NULL"
+                " UNION SELECT image_sha256 FROM ref_images)"
+                " AND NOT (sha256 = ANY($1::text[])) RETURNING sha256",
+                list(self._pinned),
+            )
+        return len(deleted)
+
+    # turns ----------------------------------------------------------------------------------
+
+    async def add_user_turn(
+        self,
+        chat: ChatKey,
+        author_id: str,
+        parent_id: int | None,
+        parts: Sequence[Part],
+        *,
+        message_ids: Sequence[str] = (),
+        status: TurnStatus = TurnStatus.PENDING,
+        locale: str | None = None,
+    ) -> Turn:
+        now = time.time()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if parent_id is None:
+                lineage_id = await conn.fetchval(
+                    "INSERT INTO lineages (platform, chat_id, created_at) VALUES ($1, $2, $3)"
+                    " RETURNING id",
+                    chat.platform,
+                    chat.chat_id,
+                    now,
+                )
+            else:
+                lineage_id = await conn.fetchval(
+                    "SELECT lineage_id FROM turns WHERE id = $1", parent_id
+                )
+                if lineage_id is None:
+                    raise LookupError(f"turn {parent_id} does not exist")
+            turn_id = await _insert_turn(
+                conn, lineage_id, parent_id, Role.USER, author_id, status, None, parts, now, locale
+            )
+            await _insert_links(conn, chat, message_ids, turn_id)
+            await _set_latest(conn, chat, turn_id)
+        self._unpin(_images_of(parts))
+        return Turn(
+            turn_id, lineage_id, parent_id, Role.USER, author_id, status, tuple(parts), None, now
+        )
+
+    async def add_model_turn(
+        self,
+        chat: ChatKey,
+        user_turn: Turn,
+        model: str,
+        parts: Sequence[Part],
+        usage: UsageRecord,
+        author_id: str,
+    ) -> Turn:
+        now = time.time()
+        async with self._pool.acquire() as conn, conn.transaction():
+            turn_id = await _insert_turn(
+                conn,
+                user_turn.lineage_id,
+                user_turn.id,
+                Role.MODEL,
+                "model",
+                TurnStatus.OK,
+                model,
+                parts,
+                now,
+                None,
+            )
+            await conn.execute(
+                "UPDATE turns SET status = $1, error = NULL WHERE id = $2",
+                TurnStatus.ANSWERED.value,
+                user_turn.id,
+            )
+            await _set_latest(conn, chat, turn_id)
+            await conn.execute(
+                "INSERT INTO usage (platform, chat_id, pool, user_id, turn_id, images,"
+                " prompt_tokens, output_tokens, total_tokens, seconds, cost_usd, image_size,"
+                " aspect_ratio, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                chat.platform,
+                chat.chat_id,
+                chat.pool,
+                author_id,
+                turn_id,
+                usage.images,
+                usage.prompt_tokens,
+                usage.output_tokens,
+                usage.total_tokens,
+                usage.seconds,
+                usage.cost_usd,
+                usage.image_size,
+                usage.aspect_ratio,
+                now,
+            )
+        self._unpin(_images_of(parts))
+        return Turn(
+            turn_id,
+            user_turn.lineage_id,
+            user_turn.id,
+            Role.MODEL,
+            "model",
+            TurnStatus.OK,
+            tuple(parts),
+            model,
+            now,
+        )
+
+    async def set_status(self, turn_id: int, status: TurnStatus, error: str | None = None) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE turns SET status = $1, error = $2 WHERE id = $3",
+                status.value,
+                error,
+                turn_id,
+            )
+
+    async def get_turn(self, turn_id: int) -> Turn | None:
+        async with self._pool.acquire() as conn:
+            turns = await _load_turns(
+                conn, f"SELECT {TURN_COLUMNS} FROM turns t WHERE t.id = $1", turn_id
+            )
+        return turns[0] if turns else None
+
+    async def path(self, turn_id: int) -> list[Turn]:
+        async with self._pool.acquire() as conn:
+            return await _load_turns(
+                conn,
+                "WITH RECURSIVE up(id, depth) AS ("
+                " SELECT $1::bigint, 0 UNION ALL"
+                " SELECT t.parent_id, up.depth + 1 FROM turns t JOIN up ON t.id = up.id"
+                " WHERE t.parent_id IS NOT NULL)"
+                f" SELECT {TURN_COLUMNS} FROM up JOIN turns t ON t.id = up.id"
+                " ORDER BY up.depth DESC",
+                turn_id,
+            )
+
+    async def latest_answer(self, user_turn_id: int) -> Turn | None:
+        async with self._pool.acquire() as conn:
+            turns = await _load_turns(
+                conn,
+                f"SELECT {TURN_COLUMNS} FROM turns t WHERE t.parent_id = $1"
+                " AND t.role = 'model' ORDER BY t.id DESC LIMIT 1",
+                user_turn_id,
+            )
+        return turns[0] if turns else None
+
+    async def lineage_chat(self, turn_id: int) -> tuple[str, str] | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT l.platform, l.chat_id FROM turns t JOIN lineages l"
+                " ON l.id = t.lineage_id WHERE t.id = $1",
+                turn_id,
+            )
+        return (row["platform"], row["chat_id"]) if row else None
+
+    # links and chats ------------------------------------------------------------------------
+
+    async def link(self, chat: ChatKey, message_ids: Iterable[str], turn_id: int) -> None:
+        ids = list(message_ids)
+        if ids:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await _insert_links(conn, chat, ids, turn_id)
+
+    async def resolve_link(self, chat: ChatKey, message_id: str) -> Turn | None:
+        async with self._pool.acquire() as conn:
+            turns = await _load_turns(
+                conn,
+                f"SELECT {TURN_COLUMNS} FROM links k JOIN turns t ON t.id = k.turn_id"
+                " WHERE k.platform = $1 AND k.chat_id = $2 AND k.message_id = $3",
+                chat.platform,
+                chat.chat_id,
+                message_id,
+            )
+        return turns[0] if turns else None
+
+    async def message_ids(self, chat: ChatKey, prefix: str = "") -> list[str]:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetch(
+                "SELECT message_id FROM links WHERE platform = $1 AND chat_id = $2"
+                " AND left(message_id, $3) = $4",
+                chat.platform,
+                chat.chat_id,
+                len(prefix),
+                prefix,
+            )
+        return [r["message_id"] for r in found]
+
+    async def chat_latest(self, chat: ChatKey) -> Turn | None:
+        async with self._pool.acquire() as conn:
+            turns = await _load_turns(
+                conn,
+                f"SELECT {TURN_COLUMNS} FROM chats c JOIN turns t ON t.id = c.latest_turn_id"
+                " WHERE c.platform = $1 AND c.chat_id = $2",
+                chat.platform,
+                chat.chat_id,
+            )
+        return turns[0] if turns else None
+
+    async def clear_latest(self, chat: ChatKey) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE chats SET latest_turn_id = NULL WHERE platform = $1 AND chat_id = $2",
+                chat.platform,
+                chat.chat_id,
+            )
+
+    async def pending_turns(self, platform: str) -> list[PendingTurn]:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetch(
+                "SELECT t.id, l.chat_id, t.author_id, t.locale,"
+                " (SELECT message_id FROM links k WHERE k.turn_id = t.id LIMIT 1) AS message"
+                " FROM turns t JOIN lineages l ON l.id = t.lineage_id"
+                " WHERE t.status = 'pending' AND l.platform = $1 ORDER BY t.id",
+                platform,
+            )
+        return [
+            PendingTurn(
+                int(r["id"]),
+                ChatKey(platform, r["chat_id"]),
+                r["author_id"],
+                r["locale"],
+                r["message"],
+            )
+            for r in found
+        ]
+
+    async def chat_settings(self, chat: ChatKey) -> dict[str, str]:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetchval(
+                "SELECT settings FROM chats WHERE platform = $1 AND chat_id = $2",
+                chat.platform,
+                chat.chat_id,
+            )
+        return dict(json.loads(found)) if found else {}
+
+    async def update_chat_settings(self, chat: ChatKey, changes: dict[str, str | None]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The row lock makes read-merge-write one step under concurrent changes.
+            await conn.execute(
+                "INSERT INTO chats (platform, chat_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                chat.platform,
+                chat.chat_id,
+            )
+            found = await conn.fetchval(
+                "SELECT settings FROM chats WHERE platform = $1 AND chat_id = $2 FOR UPDATE",
+                chat.platform,
+                chat.chat_id,
+            )
+            current: dict[str, str] = dict(json.loads(found)) if found else {}
+            for key, value in changes.items():
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+            await conn.execute(
+                "UPDATE chats SET settings = $3 WHERE platform = $1 AND chat_id = $2",
+                chat.platform,
+                chat.chat_id,
+                json.dumps(current, sort_keys=True),
+            )
+
+    # usage ----------------------------------------------------------------------------------
+
+    async def usage_since(self, platform: str, user_id: str, since: float) -> UsageTotals:
+        return await self._totals("user_id", platform, user_id, since)
+
+    async def pool_usage_since(self, platform: str, pool: str, since: float) -> UsageTotals:
+        return await self._totals("pool", platform, pool, since)
+
+    async def _totals(self, column: str, platform: str, who: str, since: float) -> UsageTotals:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT COALESCE(SUM(images), 0) AS images,"
+                " COALESCE(SUM(total_tokens), 0) AS tokens, COALESCE(SUM(cost_usd), 0) AS cost"
+                f" FROM usage WHERE platform = $1 AND {column} = $2 AND created_at >= $3",
+                platform,
+                who,
+                since,
+            )
+        return UsageTotals(int(row["images"]), int(row["tokens"]), float(row["cost"]))
+
+    async def turn_usage(self, turn_id: int) -> UsageRecord | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT images, prompt_tokens, output_tokens, total_tokens, seconds, cost_usd,"
+                " image_size, aspect_ratio FROM usage WHERE turn_id = $1",
+                turn_id,
+            )
+        return UsageRecord(*row.values()) if row else None
+
+    # deletion -------------------------------------------------------------------------------
+
+    async def turns_by_author(self, platform: str, author_id: str) -> list[int]:
+        async with self._pool.acquire() as conn:
+            users = await conn.fetch(
+                "SELECT t.id FROM turns t JOIN lineages l ON l.id = t.lineage_id"
+                " WHERE l.platform = $1 AND t.role = 'user' AND t.author_id = $2",
+                platform,
+                author_id,
+            )
+            ids = [int(r["id"]) for r in users]
+            answers = await conn.fetch(
+                "SELECT id FROM turns WHERE role = 'model' AND parent_id = ANY($1::bigint[])",
+                ids,
+            )
+        return ids + [int(r["id"]) for r in answers]
+
+    async def turns_older_than(self, cutoff: float) -> list[int]:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetch("SELECT id FROM turns WHERE created_at < $1", cutoff)
+        return [int(r["id"]) for r in found]
+
+    async def delete_turns(self, turn_ids: Sequence[int]) -> int:
+        if not turn_ids:
+            return 0
+        ids = list(turn_ids)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE turns SET parent_id = NULL WHERE parent_id = ANY($1::bigint[])"
+                " AND NOT (id = ANY($1::bigint[]))",
+                ids,
+            )
+            await conn.execute("DELETE FROM turns WHERE id = ANY($1::bigint[])", ids)
+            await conn.execute(
+                "DELETE FROM lineages l WHERE NOT EXISTS"
+                " (SELECT 1 FROM turns t WHERE t.lineage_id = l.id)"
+            )
+        await self.collect_images()
+        return len(turn_ids)
+
+    # references -----------------------------------------------------------------------------
+
+    async def save_reference(self, reference: Reference) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM refs WHERE platform = $1 AND scope = $2 AND key = $3",
+                reference.platform,
+                reference.scope,
+                reference.key,
+            )
+            ref_id = await conn.fetchval(
+                "INSERT INTO refs (platform, scope, key, name, owner_id, prompt, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                reference.platform,
+                reference.scope,
+                reference.key,
+                reference.name,
+                reference.owner_id,
+                reference.prompt,
+                reference.created_at,
+            )
+            await conn.executemany(
+                "INSERT INTO ref_images (ref_id, idx, image_sha256) VALUES ($1, $2, $3)",
+                [(ref_id, n, image.sha256) for n, image in enumerate(reference.images)],
+            )
+        self._unpin(image.sha256 for image in reference.images)
+        await self.collect_images()
+
+    async def references(self, platform: str, scopes: Sequence[str]) -> list[Reference]:
+        if not scopes:
+            return []
+        found = await self._load_references(
+            "r.platform = $1 AND r.scope = ANY($2::text[])", platform, list(scopes)
+        )
+        order = {scope: n for n, scope in enumerate(scopes)}
+        return sorted(found, key=lambda r: order[r.scope])
+
+    async def references_by_owner(self, platform: str, owner_id: str) -> list[Reference]:
+        return await self._load_references(
+            "r.platform = $1 AND r.owner_id = $2", platform, owner_id
+        )
+
+    async def delete_reference(self, platform: str, scope: str, key: str) -> bool:
+        async with self._pool.acquire() as conn:
+            deleted = await conn.fetchval(
+                "DELETE FROM refs WHERE platform = $1 AND scope = $2 AND key = $3 RETURNING id",
+                platform,
+                scope,
+                key,
+            )
+        if deleted is not None:
+            await self.collect_images()
+        return deleted is not None
+
+    async def _load_references(self, where: str, *params: Any) -> list[Reference]:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetch(
+                "SELECT r.id, r.platform, r.scope, r.name, r.owner_id, r.prompt, r.created_at"
+                f" FROM refs r WHERE {where} ORDER BY r.scope, r.key",
+                *params,
+            )
+            ids = [int(r["id"]) for r in found]
+            images = await conn.fetch(
+                "SELECT x.ref_id, x.image_sha256, i.mime_type, i.size FROM ref_images x"
+                " JOIN images i ON i.sha256 = x.image_sha256"
+                " WHERE x.ref_id = ANY($1::bigint[]) ORDER BY x.ref_id, x.idx",
+                ids,
+            )
+        by_ref: dict[int, list[ImageRef]] = {ref_id: [] for ref_id in ids}
+        for row in images:
+            by_ref[int(row["ref_id"])].append(
+                ImageRef(row["image_sha256"], row["mime_type"], int(row["size"]))
+            )
+        return [
+            Reference(
+                r["platform"],
+                r["scope"],
+                r["name"],
+                r["owner_id"],
+                tuple(by_ref[int(r["id"])]),
+                r["prompt"],
+                float(r["created_at"]),
+            )
+            for r in found
+        ]
+
+
+async def _migrate(conn: Connection) -> None:
+    """Apply the migrations this database has not seen, each in its own transaction, under an
+    advisory lock (several instances may start at once)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(4242001)")
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        version = await conn.fetchval("SELECT max(version) FROM schema_version") or 0
+        for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+
+
+async def _insert_turn(
+    conn: Connection,
+    lineage_id: int,
+    parent_id: int | None,
+    role: Role,
+    author_id: str,
+    status: TurnStatus,
+    model: str | None,
+    parts: Sequence[Part],
+    now: float,
+    locale: str | None,
+) -> int:
+    turn_id: int = await conn.fetchval(
+        "INSERT INTO turns (lineage_id, parent_id, role, author_id, status, model, created_at,"
+        " locale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        lineage_id,
+        parent_id,
+        role.value,
+        author_id,
+        status.value,
+        model,
+        now,
+        locale,
+    )
+    await conn.executemany(
+        "INSERT INTO parts (turn_id, idx, text, image_sha256, thought, raw)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (turn_id, n, p.text, p.image.sha256 if p.image else None, p.thought, p.raw)
+            for n, p in enumerate(parts)
+        ],
+    )
+    return turn_id
+
+
+async def _load_turns(conn: Connection, sql: str, *params: Any) -> list[Turn]:
+    rows = await conn.fetch(sql, *params)
+    if not rows:
+        return []
+    ids = [int(r["id"]) for r in rows]
+    part_rows = await conn.fetch(
+        "SELECT p.turn_id, p.text, p.image_sha256, i.mime_type, i.size, p.thought, p.raw"
+        " FROM parts p LEFT JOIN images i ON i.sha256 = p.image_sha256"
+        " WHERE p.turn_id = ANY($1::bigint[]) ORDER BY p.turn_id, p.idx",
+        ids,
+    )
+    parts: dict[int, list[Part]] = {i: [] for i in ids}
+    for r in part_rows:
+        image = (
+            ImageRef(r["image_sha256"], r["mime_type"], int(r["size"]))
+            if r["image_sha256"] is not None
+            else None
+        )
+        parts[int(r["turn_id"])].append(
+            Part(text=r["text"], image=image, thought=bool(r["thought"]), raw=r["raw"])
+        )
+    return [
+        Turn(
+            id=int(r["id"]),
+            lineage_id=int(r["lineage_id"]),
+            parent_id=None if r["parent_id"] is None else int(r["parent_id"]),
+            role=Role(r["role"]),
+            author_id=r["author_id"],
+            status=TurnStatus(r["status"]),
+            parts=tuple(parts[int(r["id"])]),
+            model=r["model"],
+            created_at=float(r["created_at"]),
+        )
+        for r in rows
+    ]
+
+
+async def _insert_links(
+    conn: Connection, chat: ChatKey, message_ids: Iterable[str], turn_id: int
+) -> None:
+    await conn.executemany(
+        "INSERT INTO links (platform, chat_id, message_id, turn_id) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (platform, chat_id, message_id) DO UPDATE SET turn_id = excluded.turn_id",
+        [(chat.platform, chat.chat_id, m, turn_id) for m in message_ids],
+    )
+
+
+async def _set_latest(conn: Connection, chat: ChatKey, turn_id: int) -> None:
+    await conn.execute(
+        "INSERT INTO chats (platform, chat_id, latest_turn_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (platform, chat_id) DO UPDATE SET latest_turn_id = excluded.latest_turn_id",
+        chat.platform,
+        chat.chat_id,
+        turn_id,
+    )
+
+
+def _images_of(parts: Sequence[Part]) -> list[str]:
+    return [p.image.sha256 for p in parts if p.image is not None]
+
+
+def _satisfies_the_port(store: PostgresStore) -> Store:
+    """Never called: mypy proves here that `PostgresStore` is a `Store`."""
+    return store
