@@ -296,7 +296,7 @@ async def test_references_on_discord_by_command_option_menu_and_list(
     async with GeminiFake() as gemini, serving(bot_settings(tmp_path, gemini, dc)) as engine:
         attachment = dc.add_attachment(hero, "hero.png")
         saving = await dc.slash_command(
-            "ref", {"name": "Hero", "image": attachment}, subcommand="save"
+            "ref", {"name": "#Hero", "image": attachment}, subcommand="save"
         )
         saved = await ephemeral_answer(dc, saving)
         by_mention = await dc.slash_command("imagine", {"prompt": "#hero on a beach"})

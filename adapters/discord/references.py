@@ -98,7 +98,7 @@ class ReferenceCommands:
             text = await self._engine.save_reference(
                 scope.chat,
                 scope.author,
-                name.strip(),
+                name.strip().removeprefix("#"),
                 prompt or "",
                 image_sources(attachments),
                 private=interaction.guild_id is None,
@@ -158,7 +158,7 @@ class ReferenceCommands:
             text = await self._engine.save_reference(
                 scope.chat,
                 scope.author,
-                name.strip(),
+                name.strip().removeprefix("#"),
                 prompt,
                 () if target.linked else image_sources(target.images),
                 str(target.message_id) if target.linked else None,
