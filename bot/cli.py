@@ -1,5 +1,6 @@
 """Command line: `bananabot run` serves the chat platforms; `bananabot chat` is a terminal;
-`bananabot models` lists the image models the configured Gemini key can use."""
+`bananabot models` lists the image models the configured Gemini key can use; `bananabot
+migrate --to postgresql://...` copies the SQLite data_dir into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.config import ModelPrice, Settings, load_settings, secrets_of
 from bot.errors import ConfigError, ModelError
 from bot.logsetup import configure_logging
 from bot.plugins import Plugins, TerminalPlugin, discover_plugins
+from bot.store.transfer import transfer
 
 if TYPE_CHECKING:
     from bot.model import ModelInfo
@@ -54,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("images", nargs="*", type=Path, help="images to attach to the first turn")
     models = sub.add_parser("models", help="the image models your Gemini API key can use")
     models.add_argument("--config", type=Path, default=None, help="path to config.toml")
+    migrate = sub.add_parser(
+        "migrate", help="copy the SQLite data_dir into PostgreSQL (again: copies what is missing)"
+    )
+    migrate.add_argument("--config", type=Path, default=None, help="path to config.toml")
+    migrate.add_argument("--to", required=True, help="postgresql://... the target database")
     return parser
 
 
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "run":
         return _run(settings, plugins, config_name)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings, args.to))
     if not settings.gemini.api_key:
         print(NO_GEMINI_KEY.format(config=config_name), file=sys.stderr)
         return EXIT_CONFIG
@@ -84,6 +93,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     out_dir = args.out or settings.storage.data_dir / "console"
     return asyncio.run(_chat(plugins.terminals[0], settings, args.images, out_dir))
+
+
+async def _migrate(settings: Settings, url: str) -> int:
+    """Copy `storage.data_dir` into the database at `url`, with a progress line."""
+
+    def progress(what: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else ""  # an empty table ends its line at once
+        print(f"\r{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        print("bananabot: --to needs a postgresql://... URL", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        counts = await transfer(settings.storage.data_dir, url, progress)
+    except (OSError, RuntimeError) as exc:
+        print(f"bananabot: migration stopped: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    summary = ", ".join(f"{count} {table}" for table, count in counts.items())
+    print(f"copied and verified: {summary}")
+    return 0
 
 
 def _run(settings: Settings, plugins: Plugins, config_name: str) -> int:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
 import pytest
 
+from bot.app import open_engine
+from bot.cli import main
 from bot.config import ConfigError, parse_settings
-from tests.conftest import photo
+from bot.store.transfer import transfer
+from tests.conftest import ALICE, CHAT, RecordingOutbox, make_settings, photo, request
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
 from tests.postgres_server import new_database
@@ -59,3 +63,46 @@ async def test_a_telegram_conversation_on_postgresql_survives_a_restart(
     assert second.contents[1].parts[-1].image == gemini.requests[0].result_image
     assert second.contents[-1].parts[0].text == "Reference #hat:"
     assert board.params["caption"] == "How this result came about: 2 edits."
+
+
+async def test_migrate_copies_a_sqlite_data_dir_and_replies_continue_byte_identically(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def never() -> bool:
+        return False
+
+    async with GeminiFake() as fake:
+        on_sqlite = make_settings(tmp_path / "data", fake)
+        async with open_engine(on_sqlite) as engine:
+            first = RecordingOutbox()
+            await engine.handle(request("a cat", photo()), first)
+            second = RecordingOutbox()
+            await engine.handle(request("a hat", reply_to=first.posted[-1]), second)
+            await engine.settings_service.change(CHAT, "aspect_ratio", "16:9")
+            await engine.save_reference(
+                CHAT, ALICE, "hero", "a red cape", private=False, chat_admin=never
+            )
+        url = await new_database(postgres_url)
+        seen: list[tuple[str, int, int]] = []
+        counts = await transfer(tmp_path / "data", url, lambda *step: seen.append(step))
+        config = tmp_path / "config.toml"
+        config.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+        # Run again, as after an interruption: nothing is copied twice.
+        assert (
+            await asyncio.to_thread(main, ["migrate", "--config", str(config), "--to", url]) == 0
+        )
+        on_postgres = dataclasses.replace(
+            on_sqlite,
+            storage=dataclasses.replace(on_sqlite.storage, backend="postgresql", database_url=url),
+        )
+        async with open_engine(on_postgres) as engine:
+            third = RecordingOutbox()
+            await engine.handle(request("#hero in a scarf", reply_to=second.posted[-1]), third)
+    before, after = fake.requests[1], fake.requests[2]
+    assert after.contents[:3] == before.contents  # the same history, byte for byte
+    assert after.contents[3].parts[-1].image == before.result_image
+    assert after.contents[-1].parts[0].text == "Reference #hero:"
+    assert "16:9" in str(after.generation_config)  # the chat's settings came along
+    assert counts["turns"] == 4 and counts["refs"] == 1 and counts["images"] == 3
+    assert ("turns", 4, 4) in seen and seen[-1][0] == "ref_images"
+    assert "copied and verified: " in capsys.readouterr().out
