@@ -23,11 +23,23 @@ from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import PendingTurn, Reference, Store, UsageTotals
 from bot.store.postgres.schema import MIGRATIONS
+from bot.store.rows import (
+    PART_COLUMNS,
+    REFERENCE_COLUMNS,
+    REFERENCE_IMAGE_COLUMNS,
+    TURN_COLUMNS,
+    USAGE_COLUMNS,
+    USAGE_RECORD_COLUMNS,
+    new_turn,
+    part_rows,
+    reference_row,
+    references_from_rows,
+    turns_from_rows,
+    usage_of,
+    usage_row,
+)
 
 CHUNK = 1 << 20
-TURN_COLUMNS = (
-    "t.id, t.lineage_id, t.parent_id, t.role, t.author_id, t.status, t.model, t.created_at"
-)
 Connection = Any  # asyncpg.Connection or a pool's proxy: asyncpg ships no type hints
 
 
@@ -172,35 +184,18 @@ class PostgresStore:
                 user_turn.id,
             )
             await _set_latest(conn, chat, turn_id)
-            await conn.execute(
-                "INSERT INTO usage (platform, chat_id, pool, user_id, turn_id, images,"
-                " prompt_tokens, output_tokens, total_tokens, seconds, cost_usd, image_size,"
-                " aspect_ratio, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                chat.platform,
-                chat.chat_id,
-                chat.pool,
-                author_id,
-                turn_id,
-                usage.images,
-                usage.prompt_tokens,
-                usage.output_tokens,
-                usage.total_tokens,
-                usage.seconds,
-                usage.cost_usd,
-                usage.image_size,
-                usage.aspect_ratio,
-                now,
-            )
+            row = usage_row(chat, author_id, turn_id, usage, now)
+            marks = ", ".join(f"${n}" for n in range(1, len(row) + 1))
+            await conn.execute(f"INSERT INTO usage ({USAGE_COLUMNS}) VALUES ({marks})", *row)
         self._unpin(_images_of(parts))
-        return Turn(
+        return new_turn(
             turn_id,
             user_turn.lineage_id,
             user_turn.id,
             Role.MODEL,
             "model",
             TurnStatus.OK,
-            tuple(parts),
+            parts,
             model,
             now,
         )
@@ -382,11 +377,9 @@ class PostgresStore:
     async def turn_usage(self, turn_id: int) -> UsageRecord | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT images, prompt_tokens, output_tokens, total_tokens, seconds, cost_usd,"
-                " image_size, aspect_ratio FROM usage WHERE turn_id = $1",
-                turn_id,
+                f"SELECT {USAGE_RECORD_COLUMNS} FROM usage WHERE turn_id = $1", turn_id
             )
-        return UsageRecord(*row.values()) if row else None
+        return usage_of(row)
 
     # deletion -------------------------------------------------------------------------------
 
@@ -441,13 +434,7 @@ class PostgresStore:
             ref_id = await conn.fetchval(
                 "INSERT INTO refs (platform, scope, key, name, owner_id, prompt, created_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                reference.platform,
-                reference.scope,
-                reference.key,
-                reference.name,
-                reference.owner_id,
-                reference.prompt,
-                reference.created_at,
+                *reference_row(reference),
             )
             await conn.executemany(
                 "INSERT INTO ref_images (ref_id, idx, image_sha256) VALUES ($1, $2, $3)",
@@ -485,34 +472,16 @@ class PostgresStore:
     async def _load_references(self, where: str, *params: Any) -> list[Reference]:
         async with self._pool.acquire() as conn:
             found = await conn.fetch(
-                "SELECT r.id, r.platform, r.scope, r.name, r.owner_id, r.prompt, r.created_at"
-                f" FROM refs r WHERE {where} ORDER BY r.scope, r.key",
+                f"SELECT {REFERENCE_COLUMNS} FROM refs r WHERE {where} ORDER BY r.scope, r.key",
                 *params,
             )
-            ids = [int(r["id"]) for r in found]
             images = await conn.fetch(
-                "SELECT x.ref_id, x.image_sha256, i.mime_type, i.size FROM ref_images x"
+                f"SELECT {REFERENCE_IMAGE_COLUMNS} FROM ref_images x"
                 " JOIN images i ON i.sha256 = x.image_sha256"
                 " WHERE x.ref_id = ANY($1::bigint[]) ORDER BY x.ref_id, x.idx",
-                ids,
+                [int(r[0]) for r in found],
             )
-        by_ref: dict[int, list[ImageRef]] = {ref_id: [] for ref_id in ids}
-        for row in images:
-            by_ref[int(row["ref_id"])].append(
-                ImageRef(row["image_sha256"], row["mime_type"], int(row["size"]))
-            )
-        return [
-            Reference(
-                r["platform"],
-                r["scope"],
-                r["name"],
-                r["owner_id"],
-                tuple(by_ref[int(r["id"])]),
-                r["prompt"],
-                float(r["created_at"]),
-            )
-            for r in found
-        ]
+        return references_from_rows(found, images)
 
 
 async def _migrate(conn: Connection) -> None:
@@ -554,10 +523,7 @@ async def _insert_turn(
     await conn.executemany(
         "INSERT INTO parts (turn_id, idx, text, image_sha256, thought, raw)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            (turn_id, n, p.text, p.image.sha256 if p.image else None, p.thought, p.raw)
-            for n, p in enumerate(parts)
-        ],
+        part_rows(turn_id, parts),
     )
     return turn_id
 
@@ -566,37 +532,12 @@ async def _load_turns(conn: Connection, sql: str, *params: Any) -> list[Turn]:
     rows = await conn.fetch(sql, *params)
     if not rows:
         return []
-    ids = [int(r["id"]) for r in rows]
-    part_rows = await conn.fetch(
-        "SELECT p.turn_id, p.text, p.image_sha256, i.mime_type, i.size, p.thought, p.raw"
-        " FROM parts p LEFT JOIN images i ON i.sha256 = p.image_sha256"
+    found = await conn.fetch(
+        f"SELECT {PART_COLUMNS} FROM parts p LEFT JOIN images i ON i.sha256 = p.image_sha256"
         " WHERE p.turn_id = ANY($1::bigint[]) ORDER BY p.turn_id, p.idx",
-        ids,
+        [int(r[0]) for r in rows],
     )
-    parts: dict[int, list[Part]] = {i: [] for i in ids}
-    for r in part_rows:
-        image = (
-            ImageRef(r["image_sha256"], r["mime_type"], int(r["size"]))
-            if r["image_sha256"] is not None
-            else None
-        )
-        parts[int(r["turn_id"])].append(
-            Part(text=r["text"], image=image, thought=bool(r["thought"]), raw=r["raw"])
-        )
-    return [
-        Turn(
-            id=int(r["id"]),
-            lineage_id=int(r["lineage_id"]),
-            parent_id=None if r["parent_id"] is None else int(r["parent_id"]),
-            role=Role(r["role"]),
-            author_id=r["author_id"],
-            status=TurnStatus(r["status"]),
-            parts=tuple(parts[int(r["id"])]),
-            model=r["model"],
-            created_at=float(r["created_at"]),
-        )
-        for r in rows
-    ]
+    return turns_from_rows(rows, found)
 
 
 async def _insert_links(

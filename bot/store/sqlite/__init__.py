@@ -1,7 +1,8 @@
 """The SQLite store, the embedded default: one database file and a folder of image files.
 
 `schema` holds the tables and their migrations, `images` the content-addressed files,
-`turn_rows` and `reference_rows` map rows to turns and references, and `store` is the
+`turn_rows` and `reference_rows` hold the statements for turns and references (the mapping
+is `bot.store.rows`, shared with PostgreSQL), and `store` is the
 `SqliteStore` built on them.
 """
 

@@ -1,4 +1,5 @@
-"""References between SQLite rows (`refs`, `ref_images`) and the core's `Reference`."""
+"""References in SQLite (`refs`, `ref_images`): the statements (the mapping is
+`bot.store.rows`, shared with every store)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from bot.lineage import ImageRef
 from bot.store import Reference
+from bot.store.rows import (
+    REFERENCE_COLUMNS,
+    REFERENCE_IMAGE_COLUMNS,
+    reference_row,
+    references_from_rows,
+)
 from bot.store.sqlite.connection import lastrowid, rows
-
-_COLUMNS = "r.id, r.platform, r.scope, r.name, r.owner_id, r.prompt, r.created_at"
 
 
 def save(db: sqlite3.Connection, reference: Reference) -> None:
@@ -23,15 +27,7 @@ def save(db: sqlite3.Connection, reference: Reference) -> None:
     cur = db.execute(
         "INSERT INTO refs (platform, scope, key, name, owner_id, prompt, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            reference.platform,
-            reference.scope,
-            reference.key,
-            reference.name,
-            reference.owner_id,
-            reference.prompt,
-            reference.created_at,
-        ),
+        reference_row(reference),
     )
     ref_id = lastrowid(cur)
     db.executemany(
@@ -42,33 +38,20 @@ def save(db: sqlite3.Connection, reference: Reference) -> None:
 
 def load(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[Reference]:
     """The references `where` selects (over `refs r`), with their images, by scope and key."""
-    sql = f"SELECT {_COLUMNS} FROM refs r WHERE {where} ORDER BY r.scope, r.key"
+    sql = f"SELECT {REFERENCE_COLUMNS} FROM refs r WHERE {where} ORDER BY r.scope, r.key"
     found = rows(db, sql, tuple(params))
     if not found:
         return []
-    ids = [int(r[0]) for r in found]
+    ids = tuple(int(r[0]) for r in found)
     marks = ",".join("?" * len(ids))
-    images: dict[int, list[ImageRef]] = {ref_id: [] for ref_id in ids}
-    for ref_id, sha, mime, size in rows(
+    images = rows(
         db,
-        "SELECT x.ref_id, x.image_sha256, i.mime_type, i.size FROM ref_images x"
+        f"SELECT {REFERENCE_IMAGE_COLUMNS} FROM ref_images x"
         f" JOIN images i ON i.sha256 = x.image_sha256 WHERE x.ref_id IN ({marks})"
         " ORDER BY x.ref_id, x.idx",
-        tuple(ids),
-    ):
-        images[int(ref_id)].append(ImageRef(str(sha), str(mime), int(size)))
-    return [
-        Reference(
-            str(platform),
-            str(scope),
-            str(name),
-            str(owner),
-            tuple(images[int(ref_id)]),
-            str(prompt),
-            float(created),
-        )
-        for ref_id, platform, scope, name, owner, prompt, created in found
-    ]
+        ids,
+    )
+    return references_from_rows(found, images)
 
 
 def delete(db: sqlite3.Connection, platform: str, scope: str, key: str) -> bool:

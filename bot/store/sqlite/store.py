@@ -20,11 +20,19 @@ from typing import Any
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import PendingTurn, Reference, Store, UsageTotals
+from bot.store.rows import (
+    TURN_COLUMNS,
+    USAGE_COLUMNS,
+    USAGE_RECORD_COLUMNS,
+    new_turn,
+    usage_of,
+    usage_row,
+)
 from bot.store.sqlite import reference_rows
 from bot.store.sqlite.connection import Database, lastrowid, rows
 from bot.store.sqlite.images import ImageFiles
 from bot.store.sqlite.schema import migrate
-from bot.store.sqlite.turn_rows import TURN_COLUMNS, insert_turn, load_turns, new_turn
+from bot.store.sqlite.turn_rows import insert_turn, load_turns
 
 DB_NAME = "bananabot.sqlite3"
 IMAGES_DIR = "images"
@@ -171,28 +179,9 @@ class SqliteStore:
                 (TurnStatus.ANSWERED, user_turn.id),
             )
             _set_latest(db, chat, turn_id)
-            db.execute(
-                "INSERT INTO usage (platform, chat_id, pool, user_id, turn_id, images,"
-                " prompt_tokens, output_tokens, total_tokens, seconds, cost_usd, image_size,"
-                " aspect_ratio, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    chat.platform,
-                    chat.chat_id,
-                    chat.pool,
-                    author_id,
-                    turn_id,
-                    usage.images,
-                    usage.prompt_tokens,
-                    usage.output_tokens,
-                    usage.total_tokens,
-                    usage.seconds,
-                    usage.cost_usd,
-                    usage.image_size,
-                    usage.aspect_ratio,
-                    now,
-                ),
-            )
+            row = usage_row(chat, author_id, turn_id, usage, now)
+            marks = ", ".join("?" * len(row))
+            db.execute(f"INSERT INTO usage ({USAGE_COLUMNS}) VALUES ({marks})", row)
             return turn_id
 
         turn_id = await self._db.write(add)
@@ -362,11 +351,9 @@ class SqliteStore:
     async def turn_usage(self, turn_id: int) -> UsageRecord | None:
         """The usage row of a model turn."""
         found = await self._rows(
-            "SELECT images, prompt_tokens, output_tokens, total_tokens, seconds, cost_usd,"
-            " image_size, aspect_ratio FROM usage WHERE turn_id = ?",
-            (turn_id,),
+            f"SELECT {USAGE_RECORD_COLUMNS} FROM usage WHERE turn_id = ?", (turn_id,)
         )
-        return UsageRecord(*found[0]) if found else None
+        return usage_of(found[0] if found else None)
 
     async def pool_usage_since(self, platform: str, pool: str, since: float) -> UsageTotals:
         """A chat's (or guild's) images and tokens since a time."""
