@@ -7,7 +7,6 @@ a confirmation is nobody else's business. The rules and sentences are the core's
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import discord
 from discord import app_commands
@@ -15,8 +14,8 @@ from discord import app_commands
 from adapters.discord import catalog
 from adapters.discord.boundary import Guard, answer
 from adapters.discord.outbox import InteractionOutbox
-from adapters.discord.parsing import attachments_of, image_attachments, image_sources, is_image
-from adapters.discord.prompt_modal import MODAL_TIMEOUT_S, OpenDialogs
+from adapters.discord.parsing import image_sources, is_image
+from adapters.discord.prompt_modal import MenuTarget, OpenDialogs, TrackedModal, picked
 from adapters.discord.scope import Scope, interaction_scope
 from adapters.discord.steps import matching_choices
 from bot import messages
@@ -27,29 +26,18 @@ Interaction = discord.Interaction[discord.Client]
 SAVE_MENU = "Save as reference"
 
 
-@dataclass(frozen=True, slots=True)
-class SaveTarget:
-    """The message picked in Apps > Save as reference: a result of ours, or its pictures."""
-
-    message_id: int
-    linked: bool
-    images: tuple[discord.Attachment, ...]
+Submit = Callable[[Interaction, MenuTarget, str, str], Awaitable[None]]
 
 
-Submit = Callable[[Interaction, SaveTarget, str, str], Awaitable[None]]
-
-
-class NameModal(discord.ui.Modal):
+class NameModal(TrackedModal):
     """Asks the reference's name (and, optionally, a style text to keep with it)."""
 
     def __init__(
-        self, target: SaveTarget, submit: Submit, locale: str | None, dialogs: OpenDialogs
+        self, target: MenuTarget, submit: Submit, locale: str | None, dialogs: OpenDialogs
     ) -> None:
-        super().__init__(title=catalog.text("ref_modal_title", locale), timeout=MODAL_TIMEOUT_S)
+        super().__init__(catalog.text("ref_modal_title", locale), dialogs)
         self._target = target
         self._submit = submit
-        self._dialogs = dialogs
-        dialogs.opened(self.custom_id)
         self.name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
             label=catalog.text("ref_modal_name", locale), max_length=MAX_NAME
         )
@@ -64,13 +52,6 @@ class NameModal(discord.ui.Modal):
 
     async def on_submit(self, interaction: Interaction) -> None:
         await self._submit(interaction, self._target, self.name.value, self.prompt.value)
-
-    def stop(self) -> None:
-        self._dialogs.closed(self.custom_id)
-        super().stop()
-
-    async def on_timeout(self) -> None:
-        self._dialogs.closed(self.custom_id)
 
 
 class ReferenceCommands:
@@ -139,17 +120,15 @@ class ReferenceCommands:
         """Apps > Save as reference: ask the name, unless the message has no picture."""
         async with self._guard.interaction(interaction, SAVE_MENU):
             scope = await interaction_scope(self._engine, interaction)
-            linked = await self._engine.is_linked(scope.chat, str(message.id))
-            images = () if linked else image_attachments(attachments_of(message))
-            if not linked and not images:
+            target = await picked(self._engine, scope.chat, message)
+            if target is None:
                 await answer(interaction, catalog.text("no_image_there", scope.locale))
                 return
-            target = SaveTarget(message.id, linked, images)
             modal = NameModal(target, self.submit, scope.locale, self._dialogs)
             await interaction.response.send_modal(modal)
 
     async def submit(
-        self, interaction: Interaction, target: SaveTarget, name: str, prompt: str
+        self, interaction: Interaction, target: MenuTarget, name: str, prompt: str
     ) -> None:
         """The Save as reference dialog was sent."""
         async with self._guard.interaction(interaction, "Save as reference dialog"):

@@ -17,14 +17,12 @@ from adapters.discord import catalog
 from adapters.discord.boundary import Guard, answer
 from adapters.discord.config import DiscordSettings
 from adapters.discord.parsing import (
-    attachments_of,
     chat_key,
-    image_attachments,
     image_sources,
     is_image,
 )
 from adapters.discord.placement import deferred_outbox, move_to_thread, opens_thread
-from adapters.discord.prompt_modal import EditTarget, OpenDialogs, PromptModal
+from adapters.discord.prompt_modal import MenuTarget, OpenDialogs, PromptModal, picked
 from adapters.discord.scope import Scope, channel_of, interaction_scope
 from bot import messages
 from bot.engine_port import EnginePort
@@ -113,18 +111,16 @@ class InteractionSteps:
             scope = await self._scope(interaction)
             if not await self._admitted(interaction, scope):
                 return
-            linked = await self._engine.is_linked(scope.chat, str(message.id))
-            images = () if linked else image_attachments(attachments_of(message))
-            if not linked and not images:
+            target = await picked(self._engine, scope.chat, message)
+            if target is None:
                 await answer(interaction, catalog.text("no_image_there", scope.locale))
                 return
-            target = EditTarget(message.id, linked, images)
             modal = PromptModal(
                 target, self.submit, scope.locale, self._max_prompt_chars, self.dialogs
             )
             await interaction.response.send_modal(modal)
 
-    async def submit(self, interaction: Interaction, target: EditTarget, prompt: str) -> None:
+    async def submit(self, interaction: Interaction, target: MenuTarget, prompt: str) -> None:
         """The Edit image dialog was sent: continue from a result, or edit the pictures."""
         async with self._guard.interaction(interaction, "Edit image dialog"):
             scope = await self._scope(interaction)
