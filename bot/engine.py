@@ -201,70 +201,52 @@ class Engine:
             return await self._fail(request.chat, outbox, exc, locale, None)
 
         notes += self._intake.notes(sources, prepared, locale)
-        region = await self._marked_region(request, parent, prepared, carried, text)
-        if region is not None:
+        marking = await self._marked_region(request, parent, prepared, carried, text)
+        if marking is not None:
             # A marked-up copy: the guide and the mask stand in for it (it is never sent).
+            region, preloaded = marking
             guide = await self._store.put_image(region.guide, "image/png")
             mask = await self._store.put_image(region.mask, "image/png")
-            *marked, words = region_parts(guide, mask, text)
-            parts = [*marked, *reference_parts(used), words]
-            preloaded = {guide: region.guide, mask: region.mask}
+            parts = region_parts(guide, mask, text, reference_parts(used))
+            preloaded |= {guide: region.guide, mask: region.mask}
         else:
             refs = [await self._store.put_image(p.data, p.mime_type) for p in prepared]
             parts = [Part(image=ref) for ref in (*carried, *refs)]
             preloaded = dict(zip(refs, (p.data for p in prepared), strict=True))
-            if not text:
-                return await self._held(request, parent, parts, notes, outbox, locale)
-            parts += [*reference_parts(used), Part(text=text)]
+            if not text and not parts:
+                failure = Failure(FailureKind.INPUT, messages.text("need_image_or_text", locale))
+                return await self._deliver(request.chat, outbox, failure, locale)
+            if text:
+                parts += [*reference_parts(used), Part(text=text)]
+        # Pictures without an instruction wait, as a draft, for the next message.
         user_turn = await self._store.add_user_turn(
             request.chat,
             request.author.user_id,
             parent.turn_id,
             parts,
             message_ids=request.message_ids,
+            status=TurnStatus.PENDING if text else TurnStatus.DRAFT,
             locale=request.author.locale,
         )
+        if not text:
+            failure = Failure(
+                FailureKind.NEED_INSTRUCTION,
+                messages.text("held_images", locale),
+                user_turn.id,
+                notes=notes,
+            )
+            return await self._deliver(request.chat, outbox, failure, locale)
         log.info(
             "turn %d stored (lineage %d, parent %s, %d images%s)",
             user_turn.id,
             user_turn.lineage_id,
             parent.turn_id,
             len(user_turn.images),
-            ", a region edit" if region is not None else "",
+            ", a region edit" if marking is not None else "",
         )
         return await self._answer(
             request.chat, request.author, user_turn, options, outbox, locale, notes, preloaded
         )
-
-    async def _held(
-        self,
-        request: EditRequest,
-        parent: _Parent,
-        parts: list[Part],
-        notes: tuple[str, ...],
-        outbox: Outbox,
-        locale: str | None,
-    ) -> Outcome:
-        """Pictures without an instruction: they wait, as a draft, for the next message."""
-        if not parts:
-            failure = Failure(FailureKind.INPUT, messages.text("need_image_or_text", locale))
-            return await self._deliver(request.chat, outbox, failure, locale)
-        draft = await self._store.add_user_turn(
-            request.chat,
-            request.author.user_id,
-            parent.turn_id,
-            parts,
-            message_ids=request.message_ids,
-            status=TurnStatus.DRAFT,
-            locale=request.author.locale,
-        )
-        failure = Failure(
-            FailureKind.NEED_INSTRUCTION,
-            messages.text("held_images", locale),
-            draft.id,
-            notes=notes,
-        )
-        return await self._deliver(request.chat, outbox, failure, locale)
 
     async def _marked_region(
         self,
@@ -273,10 +255,11 @@ class Engine:
         prepared: Sequence[PreparedImage],
         carried: Sequence[ImageRef],
         text: str,
-    ) -> Region | None:
+    ) -> tuple[Region, dict[ImageRef, bytes]] | None:
         """The region a reply's one picture marks on the image it replies to, if it is a
-        marked-up copy of it (else the picture is an ordinary input). The picture may have
-        come first, held for this instruction (a photo sent without a caption)."""
+        marked-up copy of it (else the picture is an ordinary input), with that image's bytes:
+        the request and the blend need them again. The picture may have come first, held for
+        this instruction (a photo sent without a caption)."""
         if parent.turn_id is None or parent.borrowed or not text:
             return None
         if len(prepared) == 1 and not carried:
@@ -290,9 +273,10 @@ class Engine:
             return None
         shown = await self._store.get_turn(parent.turn_id)
         original = await self._last_image(shown) if shown is not None else None
-        if original is None:
+        if shown is None or original is None:
             return None
-        return await region_of(original.data, candidate)
+        region = await region_of(original.data, candidate)
+        return (region, {shown.images[-1]: original.data}) if region is not None else None
 
     async def whole_image(
         self, chat: ChatKey, author: Author, turn_id: int, outbox: Outbox, locale: str | None

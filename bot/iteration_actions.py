@@ -28,6 +28,7 @@ from bot.model import GenerationSettings
 from bot.outcome import Outcome, Success
 
 if TYPE_CHECKING:
+    from bot.delivery import Outbox
     from bot.engine import Engine
 
 
@@ -90,12 +91,30 @@ async def _info(engine: Engine, press: PressContext, turn_id: int) -> None:
     await press.reply.notify(text)
 
 
-async def _use(engine: Engine, press: PressContext, turn_id: int) -> None:
-    """Post the chosen variation on its own: one picture, every action, replies continue it."""
-    await press.reply.acknowledge()
-    outbox = await press.reply.outbox()
-    if not await engine.show_result(press.chat, turn_id, outbox, press.locale):
-        await press.reply.notify(messages.text("unknown_result", press.locale))
+def _posting(post: Callable[[Engine, PressContext, int, Outbox], Awaitable[bool]]) -> Handler:
+    """A handler that posts something about the pressed result under it (no model call), or
+    says the result is unknown."""
+
+    async def run(engine: Engine, press: PressContext, turn_id: int) -> None:
+        await press.reply.acknowledge()
+        if not await post(engine, press, turn_id, await press.reply.outbox()):
+            await press.reply.notify(messages.text("unknown_result", press.locale))
+
+    return _on_result(run)
+
+
+# Use N: the chosen variation on its own (one picture, every action; replies continue it).
+_use = _posting(
+    lambda engine, press, turn_id, outbox: engine.show_result(
+        press.chat, turn_id, outbox, press.locale
+    )
+)
+# Whole image: a region edit's unblended answer, as a sibling result.
+_whole_image = _posting(
+    lambda engine, press, turn_id, outbox: engine.whole_image(
+        press.chat, press.author, turn_id, outbox, press.locale
+    )
+)
 
 
 def _offer_use(index: int) -> Offer:
@@ -111,17 +130,9 @@ def _offer_use(index: int) -> Offer:
 # Use 1 ... Use 4 under Variations: one message may show them all (Discord), where a reply
 # cannot say which picture it means; the one picked becomes a result of its own.
 USE_VARIANT = tuple(
-    Action(f"use_{n}", f"p{n}", f"use_{n}_button", _on_result(_use), offer=_offer_use(n - 1))
+    Action(f"use_{n}", f"p{n}", f"use_{n}_button", _use, offer=_offer_use(n - 1))
     for n in range(1, MAX_VARIATIONS + 1)
 )
-
-
-async def _whole_image(engine: Engine, press: PressContext, turn_id: int) -> None:
-    """A region edit's unblended answer, as a sibling result."""
-    await press.reply.acknowledge()
-    outbox = await press.reply.outbox()
-    if not await engine.whole_image(press.chat, press.author, turn_id, outbox, press.locale):
-        await press.reply.notify(messages.text("unknown_result", press.locale))
 
 
 def _offer_whole_image(outcome: Outcome) -> str | None:
@@ -203,7 +214,7 @@ def iteration_actions(settings: Settings) -> tuple[Action, ...]:
             "whole_image",
             "w",
             "whole_image_button",
-            _on_result(_whole_image),
+            _whole_image,
             emoji="\N{FRAME WITH PICTURE}",
             offer=_offer_whole_image,
         ),

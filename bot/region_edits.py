@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import Sequence
 
 from bot import marking
 from bot.lineage import ImageRef, Part, Turn
@@ -49,11 +50,15 @@ async def region_of(original: bytes, marked: bytes) -> Region | None:
     return await asyncio.to_thread(_region, original, marked)
 
 
-def region_parts(guide: ImageRef, mask: ImageRef, instruction: str) -> list[Part]:
-    """The user turn of a region edit, before any references: guide, hidden mask, words."""
+def region_parts(
+    guide: ImageRef, mask: ImageRef, instruction: str, references: Sequence[Part] = ()
+) -> list[Part]:
+    """The user turn of a region edit: the guide, the hidden mask, any references' parts, then
+    the wrapped instruction."""
     return [
         Part(image=guide),
         Part(image=mask, thought=True, raw=REGION_MASK),
+        *references,
         Part(text=REGION_INSTRUCTION.format(instruction=instruction)),
     ]
 

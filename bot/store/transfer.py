@@ -74,18 +74,23 @@ async def transfer(data_dir: Path, url: str, progress: Progress) -> dict[str, in
     try:
         counts: dict[str, int] = {}
         for table, selected, filled in TABLES:
-            rows = source.execute(f"SELECT {selected} FROM {table} ORDER BY 1").fetchall()
-            if table == "parts":  # SQLite keeps the thought flag as 0/1
-                rows = [(*r[:4], bool(r[4]), r[5]) for r in rows]
+            total = source.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             marks = ", ".join(f"${n}" for n in range(1, len(filled.split(",")) + 1))
             insert = f"INSERT INTO {table} ({filled}) VALUES ({marks}) ON CONFLICT DO NOTHING"
-            progress(table, 0, len(rows))
-            for start in range(0, len(rows), BATCH):
-                await target.executemany(insert, rows[start : start + BATCH])
-                progress(table, min(start + BATCH, len(rows)), len(rows))
-            counts[table] = len(rows)
+            progress(table, 0, total)
+            done = 0
+            # In batches: a large parts or usage table never sits in memory whole.
+            cursor = source.execute(f"SELECT {selected} FROM {table} ORDER BY 1")
+            while batch := cursor.fetchmany(BATCH):
+                if table == "parts":  # SQLite keeps the thought flag as 0/1
+                    batch = [(*r[:4], bool(r[4]), r[5]) for r in batch]
+                await target.executemany(insert, batch)
+                done += len(batch)
+                progress(table, done, total)
+            counts[table] = total
             if table == "images":
-                await _copy_bytes(target, files, [str(r[0]) for r in rows], progress)
+                digests = [str(r[0]) for r in source.execute("SELECT sha256 FROM images")]
+                await _copy_bytes(target, files, digests, progress)
         for table in SEQUENCES:
             await target.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
