@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from urllib.parse import urlparse
 
 from telegram import (
@@ -47,6 +47,7 @@ from adapters.telegram.status import FloodPause
 from adapters.telegram.updates import TolerantBot
 from adapters.telegram.webhook import WebhookReceiver
 from bot import messages
+from bot.cards import Card
 from bot.engine_port import EnginePort
 from bot.errors import ConfigError, InputRejected
 from bot.references import parse_command
@@ -267,10 +268,9 @@ class TelegramAdapter:
         elif action is Action.HISTORY:
             reply_to = str(parsed.reply_id) if parsed.reply_id is not None else None
             private = message.chat.type == ChatType.PRIVATE
-            place = place_of(message)
-            async with self._actions.showing(place.chat_id, place.thread_id):
-                card = await self._engine.history(chat, author, reply_to, latest=private)
-                await self._outbox(place, locale).deliver(card)
+            await self._post_drawn(
+                message, locale, self._engine.history(chat, author, reply_to, latest=private)
+            )
         elif action is Action.REF:
             await self._reference(message, parsed, chat, author, locale)
         elif action is Action.FORGET:
@@ -315,6 +315,14 @@ class TelegramAdapter:
         async with self._actions.showing(place.chat_id, place.thread_id):
             await self._engine.handle(request, self._outbox(place, locale))
 
+    async def _post_drawn(
+        self, message: Message, locale: str | None, drawing: Awaitable[Card]
+    ) -> None:
+        """Reply with a card whose picture is being drawn, "sending photo…" meanwhile."""
+        place = place_of(message)
+        async with self._actions.showing(place.chat_id, place.thread_id):
+            await self._outbox(place, locale).deliver(await drawing)
+
     async def _reference(
         self, message: Message, parsed: Parsed, chat: ChatKey, author: Author, locale: str | None
     ) -> None:
@@ -327,10 +335,8 @@ class TelegramAdapter:
             return await is_chat_admin(self._app.bot, chat, author)
 
         if command.verb == "list":
-            place = place_of(message)
-            async with self._actions.showing(place.chat_id, place.thread_id):
-                card = await self._engine.reference_sheet(chat, author, private=private)
-                await self._outbox(place, locale).deliver(card)
+            sheet = self._engine.reference_sheet(chat, author, private=private)
+            await self._post_drawn(message, locale, sheet)
         elif command.verb == "save":
             reply_to = str(parsed.reply_id) if parsed.reply_id is not None else None
             text = await self._engine.save_reference(
