@@ -21,12 +21,14 @@ from bot.limits import AccessPolicy, ModelGate
 from bot.model import GeminiImageModel
 from bot.plugins import Adapter, Plugins, discover_plugins
 from bot.store import Store
+from bot.store.coordination import Instance
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
+SWEEP_EVERY_S = 60.0  # how soon a dead instance's steps are announced and its holds freed
 
 
 class NoPlatformError(Exception):
@@ -118,11 +120,31 @@ async def open_engine(settings: Settings, *, check_model: bool = False) -> Async
             await model.aclose()
 
 
-def _open_store(storage: StorageSettings) -> AbstractAsyncContextManager[Store]:
-    """The configured store: SQLite in `data_dir`, or PostgreSQL at `database_url`."""
-    if storage.backend == "postgresql":
-        return PostgresStore.open(storage.database_url, storage.pool_size)
-    return SqliteStore.open(storage.data_dir)
+@asynccontextmanager
+async def _open_store(storage: StorageSettings) -> AsyncIterator[Store]:
+    """The configured store (SQLite in `data_dir`, or PostgreSQL at `database_url`), this
+    instance alive in it while the block runs."""
+    instance = Instance(storage.instance) if storage.instance else Instance()
+    opened: AbstractAsyncContextManager[Store] = (
+        PostgresStore.open(storage.database_url, storage.pool_size, instance)
+        if storage.backend == "postgresql"
+        else SqliteStore.open(storage.data_dir, instance)
+    )
+    async with opened as store, store.coordination.alive():
+        yield store
+
+
+async def sweep_interrupted(engine: Engine, stop: asyncio.Event, every_s: float) -> None:
+    """Announce, until `stop`, the steps of instances that died (once, by whoever looks first)."""
+    while not stop.is_set():
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            return
+        try:
+            await engine.sweep_interrupted()
+        except Exception:
+            log.exception("looking for interrupted steps failed; trying again later")
 
 
 async def enforce_retention(
@@ -170,6 +192,9 @@ async def run_bot(
                     supervise(plugin.name, make, stop, refusals, restart),
                     name=f"adapter-{plugin.name}",
                 )
+            group.create_task(
+                sweep_interrupted(engine, stop, SWEEP_EVERY_S), name="sweep-interrupted"
+            )
             if settings.storage.retention_days > 0:
                 group.create_task(
                     enforce_retention(engine, settings.storage.retention_days, stop),

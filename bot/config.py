@@ -103,6 +103,7 @@ class StorageSettings:
     backend: str = "sqlite"  # or "postgresql"
     database_url: str = ""  # postgresql://user:password@host/db (a secret: it holds one)
     pool_size: int = 10  # PostgreSQL connections per instance
+    instance: str = ""  # this process's name among those sharing the database; "" = host name
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +336,7 @@ def parse_settings(
         backend=s.string("backend", "sqlite"),
         database_url=s.secret("database_url", env, "BANANABOT_DATABASE_URL"),
         pool_size=s.integer("pool_size", 10, minimum=1),
+        instance=env.get("BANANABOT_INSTANCE") or s.string("instance", ""),
     )
     if storage.backend not in ("sqlite", "postgresql"):
         raise ConfigError("storage.backend", 'must be "sqlite" or "postgresql"')

@@ -626,6 +626,10 @@ class Engine:
         """Tell the authors of steps a crash interrupted, with Retry; returns how many."""
         return await self._housekeeping.announce_interrupted(platform, outbox_for)
 
+    async def sweep_interrupted(self) -> int:
+        """Announce steps other instances left when they died (see `announce_interrupted`)."""
+        return await self._housekeeping.sweep()
+
     async def forget(self, chat: ChatKey, author: Author) -> int:
         """Delete every turn `author` wrote on this platform and the answers to them, and the
         references they saved; return how many turns went."""

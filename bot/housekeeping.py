@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from bot import messages
 from bot.chat_settings import ChatSettings
 from bot.delivery import Delivery, Outbox
-from bot.lineage import TurnStatus
 from bot.outcome import Failure, FailureKind
 from bot.request import Author, ChatKey
 from bot.store import Store
@@ -26,6 +25,7 @@ class Housekeeping:
         self._store = store
         self._chat_settings = chat_settings
         self._delivery = delivery
+        self._outboxes: dict[str, OutboxFactory] = {}  # per platform, for `sweep`
 
     async def forget(self, chat: ChatKey, author: Author) -> int:
         """Delete every turn `author` wrote on this platform and the answers to them.
@@ -39,18 +39,23 @@ class Housekeeping:
         return deleted
 
     async def purge_older_than(self, days: float) -> int:
-        """Delete turns (and then unused images) older than `days`."""
-        cutoff = datetime.now(UTC).timestamp() - days * 86400
-        return await self._store.delete_turns(await self._store.turns_older_than(cutoff))
+        """Delete turns (and then unused images) older than `days`; 0 without looking while
+        another instance is at it."""
+        async with self._store.coordination.exclusive("retention") as alone:
+            if not alone:
+                return 0
+            cutoff = datetime.now(UTC).timestamp() - days * 86400
+            return await self._store.delete_turns(await self._store.turns_older_than(cutoff))
 
     async def announce_interrupted(self, platform: str, outbox_for: OutboxFactory) -> int:
-        """Tell the authors of steps a crash interrupted, with Retry.
+        """Tell the authors of steps a crash interrupted, with Retry, each exactly once
+        whichever instance finds them; `sweep` looks again later with the same `outbox_for`.
 
         `outbox_for(chat, message id, locale)` builds where to say it; returns how many.
         """
-        pending = await self._store.pending_turns(platform)
+        self._outboxes[platform] = outbox_for
+        pending = await self._store.coordination.claim_interrupted(platform)
         for turn in pending:
-            await self._store.set_status(turn.turn_id, TurnStatus.FAILED, "interrupted")
             locale = (await self._chat_settings.stored(turn.chat)).get("language") or turn.locale
             failure = Failure(
                 FailureKind.INTERRUPTED,
@@ -63,3 +68,11 @@ class Housekeeping:
         if pending:
             log.warning("%s: %d interrupted steps announced", platform, len(pending))
         return len(pending)
+
+    async def sweep(self) -> int:
+        """Announce the steps of instances that died since (on every platform announced
+        before), and free what they held."""
+        found = 0
+        for platform, outbox_for in list(self._outboxes.items()):
+            found += await self.announce_interrupted(platform, outbox_for)
+        return found

@@ -1,27 +1,26 @@
 """Daily image quotas and in-flight limits: reserve before any work, charge only successes.
 
-A step reserves one image before anything is downloaded. The usage ledger is written with the
-model turn, so a success is charged by the ledger and a failure simply never is; either way the
-reservation is released when the step ends. Counting reservations keeps concurrent steps of one
-user from overshooting the limit together.
+A step holds one image (and its estimated cost) before anything is downloaded. The usage
+ledger is written with the model turn, so a success is charged by the ledger and a failure
+simply never is; either way the hold is released when the step ends. Counting holds keeps
+concurrent steps of one user from overshooting the limit together.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from bot.config import LimitSettings
 from bot.errors import BotError
 from bot.limits import AccessPolicy
 from bot.request import Author, ChatKey
 from bot.store import Store
-
-Key = tuple[str, str]  # (platform, user id or pool id)
+from bot.store.coordination import Hold, Holdings
 
 
 class QuotaExceeded(BotError):
@@ -69,18 +68,17 @@ def day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 class Quotas:
-    """Checks and reserves per-user and per-pool daily images and in-flight requests."""
+    """Checks and holds per-user and per-pool daily images and in-flight requests.
+
+    The holds are rows in the store (`Coordination.hold`), checked and taken in one atomic
+    step, so concurrent steps of one user never overshoot a limit together, on one instance
+    or on several sharing a database.
+    """
 
     def __init__(self, settings: LimitSettings, store: Store, access: AccessPolicy) -> None:
         self._settings = settings
         self._store = store
         self._access = access
-        self._inflight: Counter[Key] = Counter()
-        self._reserved_users: Counter[Key] = Counter()
-        self._reserved_pools: Counter[Key] = Counter()
-        self._reserved_user_cost: defaultdict[Key, float] = defaultdict(float)
-        self._reserved_pool_cost: defaultdict[Key, float] = defaultdict(float)
-        self._lock = asyncio.Lock()
 
     async def status(self, chat: ChatKey, author: Author) -> QuotaStatus:
         """Today's usage and limits for `author` in `chat`."""
@@ -99,10 +97,6 @@ class Quotas:
             pool.cost_usd,
         )
 
-    def _counters(self, chat: ChatKey, author: Author) -> list[tuple[Counter[Key], Key]]:
-        user, pool = (chat.platform, author.user_id), (chat.platform, chat.pool)
-        return [(self._inflight, user), (self._reserved_users, user), (self._reserved_pools, pool)]
-
     @asynccontextmanager
     async def reserve(
         self, chat: ChatKey, author: Author, images: int = 1, cost: float = 0.0
@@ -112,62 +106,37 @@ class Quotas:
         if self._access.is_admin(chat, author):
             yield
             return
-        user, pool = (chat.platform, author.user_id), (chat.platform, chat.pool)
-        limits = self._settings
-        async with self._lock:  # check-then-hold must not interleave with another check
-            self._check_inflight(chat, author)
-            if (
-                limits.daily_images_per_user
-                or limits.daily_images_per_chat
-                or limits.daily_cost_usd_per_user
-                or limits.daily_cost_usd_per_chat
-            ):
-                await self._check_daily(chat, author, images, cost)
-            # One request in flight, however many images it asks for.
-            held = [
-                (c, k, 1 if c is self._inflight else images)
-                for c, k in self._counters(chat, author)
-            ]
-            for counter, key, count in held:
-                counter[key] += count
-            costs = ((self._reserved_user_cost, user), (self._reserved_pool_cost, pool))
-            for reserved, key in costs:
-                reserved[key] += cost
+        coordination = self._store.coordination
+        start, end = day_bounds()
+        hold = Hold(chat.platform, author.user_id, chat.pool, images, cost)
+        hold_id = await coordination.hold(hold, start.timestamp(), partial(self._admit, hold, end))
         try:
             yield
         finally:
-            for counter, key, count in held:
-                counter[key] -= count
-                if counter[key] <= 0:
-                    del counter[key]
-            for reserved, key in costs:
-                reserved[key] -= cost
-                if reserved[key] <= 1e-9:
-                    del reserved[key]
+            # Shielded: a cancelled step must still give its hold back.
+            await asyncio.shield(coordination.release(hold_id))
 
-    def _check_inflight(self, chat: ChatKey, author: Author) -> None:
-        limit = self._settings.max_inflight_per_user
-        if self._inflight[(chat.platform, author.user_id)] >= limit:
-            raise QuotaExceeded("inflight", limit, day_bounds()[1])
-
-    async def _check_daily(self, chat: ChatKey, author: Author, images: int, cost: float) -> None:
-        status = await self.status(chat, author)
-        user, pool = (chat.platform, author.user_id), (chat.platform, chat.pool)
-        user_budget = self._settings.daily_cost_usd_per_user
-        pool_budget = self._settings.daily_cost_usd_per_chat
-        if user_budget and status.cost_today + self._reserved_user_cost[user] + cost > user_budget:
-            raise QuotaExceeded("cost_user", 0, status.resets_at, budget=user_budget)
+    def _admit(self, hold: Hold, resets_at: datetime, now: Holdings) -> None:
+        """Refuse `hold` (raise `QuotaExceeded`) when it would pass a limit, given `now`."""
+        limits = self._settings
+        if now.user_in_flight >= limits.max_inflight_per_user:
+            raise QuotaExceeded("inflight", limits.max_inflight_per_user, resets_at)
+        user_budget, pool_budget = limits.daily_cost_usd_per_user, limits.daily_cost_usd_per_chat
+        if (
+            user_budget
+            and now.user_cost_usd + now.user_held_cost_usd + hold.cost_usd > user_budget
+        ):
+            raise QuotaExceeded("cost_user", 0, resets_at, budget=user_budget)
         if (
             pool_budget
-            and status.pool_cost_today + self._reserved_pool_cost[pool] + cost > pool_budget
+            and now.pool_cost_usd + now.pool_held_cost_usd + hold.cost_usd > pool_budget
         ):
-            raise QuotaExceeded("cost_chat", 0, status.resets_at, budget=pool_budget)
-        user_limit, pool_limit = status.user_limit, status.pool_limit
-        reserved_user = self._reserved_users[(chat.platform, author.user_id)]
-        reserved_pool = self._reserved_pools[(chat.platform, chat.pool)]
-        if user_limit and status.user_used + reserved_user + images > user_limit:
-            left = max(0, user_limit - status.user_used - reserved_user)
-            raise QuotaExceeded("user", user_limit, status.resets_at, wanted=images, left=left)
-        if pool_limit and status.pool_used + reserved_pool + images > pool_limit:
-            left = max(0, pool_limit - status.pool_used - reserved_pool)
-            raise QuotaExceeded("chat", pool_limit, status.resets_at, wanted=images, left=left)
+            raise QuotaExceeded("cost_chat", 0, resets_at, budget=pool_budget)
+        wanted = hold.images
+        for scope, limit, used in (
+            ("user", limits.daily_images_per_user, now.user_images + now.user_held_images),
+            ("chat", limits.daily_images_per_chat, now.pool_images + now.pool_held_images),
+        ):
+            if limit and used + wanted > limit:
+                left = max(0, limit - used)
+                raise QuotaExceeded(scope, limit, resets_at, wanted=wanted, left=left)

@@ -259,7 +259,7 @@ async def test_a_version_2_database_migrates_with_every_row_and_a_gap(tmp_path: 
     data_dir = tmp_path
     _write_version_2_database(data_dir)
     async with SqliteStore.open(data_dir) as store:
-        assert (await store._rows("PRAGMA user_version"))[0][0] == len(MIGRATIONS) == 5
+        assert (await store._rows("PRAGMA user_version"))[0][0] == len(MIGRATIONS) == 6
         assert (await store._rows("PRAGMA foreign_keys"))[0][0] == 1
         assert await store.integrity_check() == "ok"
         assert await store._rows("PRAGMA foreign_key_check") == []
@@ -281,6 +281,9 @@ async def test_a_version_2_database_migrates_with_every_row_and_a_gap(tmp_path: 
             "usage_pool",
             "refs_owner",
             "ref_images_image",
+            "holds_user",
+            "holds_pool",
+            "gathered_key",
         }
         schemas = await store._rows(
             "SELECT sql FROM sqlite_master WHERE name IN ('turns', 'lineages', 'usage')"

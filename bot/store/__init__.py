@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.lineage import ImageRef, Part, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
+
+if TYPE_CHECKING:
+    from bot.store.coordination import Coordination
 
 __all__ = ["PendingTurn", "Reference", "Store", "UsageRecord", "UsageTotals"]
 
@@ -67,6 +70,11 @@ class UsageTotals:
 @runtime_checkable
 class Store(Protocol):
     """Lineages of turns, their images, message links, chat settings and the usage ledger."""
+
+    @property
+    def coordination(self) -> Coordination:
+        """What the instances sharing this store agree through it. A user turn that
+        `add_user_turn` stores records `coordination.instance.run` as the run serving it."""
 
     async def put_image(self, data: bytes, mime_type: str) -> ImageRef:
         """Keep image bytes; return `ImageRef(sha256 hex of data, mime_type, len(data))`.

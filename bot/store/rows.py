@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
-from bot.store import Reference
+from bot.store import PendingTurn, Reference
 
 Row = Sequence[Any]
 
@@ -148,4 +148,19 @@ def references_from_rows(rows: Sequence[Row], image_rows: Sequence[Row]) -> list
             float(created),
         )
         for ref_id, platform, scope, name, owner, prompt, created in rows
+    ]
+
+
+# A query over `turns t JOIN lineages l` selects these (message: one message linked to it).
+PENDING_COLUMNS = (
+    "t.id, l.chat_id, t.author_id, t.locale,"
+    " (SELECT message_id FROM links k WHERE k.turn_id = t.id LIMIT 1)"
+)
+
+
+def pending_turns_from_rows(platform: str, found: Sequence[Sequence[Any]]) -> list[PendingTurn]:
+    """`PendingTurn`s from rows of `PENDING_COLUMNS` on `platform`, oldest first."""
+    return [
+        PendingTurn(int(r[0]), ChatKey(platform, r[1]), r[2], r[3], r[4])
+        for r in sorted(found, key=lambda r: int(r[0]))
     ]

@@ -107,4 +107,40 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ref_images_image ON ref_images(image_sha256);
     """,
+    # 2: coordination of several instances (bot.store.coordination)
+    """
+    ALTER TABLE turns ADD COLUMN run TEXT;
+    CREATE TABLE instances (
+        name TEXT PRIMARY KEY,
+        run TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE image_holds (
+        sha256 TEXT NOT NULL,
+        run TEXT NOT NULL,
+        until DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (sha256, run)
+    );
+    CREATE TABLE holds (
+        id BIGSERIAL PRIMARY KEY,
+        run TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        pool TEXT NOT NULL,
+        images INTEGER NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX holds_user ON holds(platform, user_id);
+    CREATE INDEX holds_pool ON holds(platform, pool);
+    CREATE INDEX holds_run ON holds(run);
+    CREATE TABLE marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE gathered (
+        id BIGSERIAL PRIMARY KEY,
+        key TEXT NOT NULL,
+        item TEXT NOT NULL,
+        arrived_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX gathered_key ON gathered(key);
+    """,
 )

@@ -1,9 +1,10 @@
 """The `Store` on PostgreSQL (asyncpg): the same contract as SQLite, images in the database.
 
 Each write is one transaction. Images are content-addressed rows with their bytes in 1 MiB
-chunks. An image put and not yet in a turn is pinned in this process, as on SQLite, and
-collection and image writes are serialised in this process, so one instance never collects an
-image it is about to use (several instances sharing one database need more: a later step).
+chunks. Several instances may share the database: an image put and not yet in a turn is held
+by a row in `image_holds` (per run, counted in this process), and image writes take a shared
+advisory lock that a collection takes exclusively, so no instance collects an image another
+is about to use.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import asyncpg
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import PendingTurn, Reference, Store, UsageTotals
+from bot.store.coordination import Instance
+from bot.store.postgres.coordination import NOW, PostgresCoordination
 from bot.store.postgres.schema import MIGRATIONS
 from bot.store.rows import (
     PART_COLUMNS,
+    PENDING_COLUMNS,
     REFERENCE_COLUMNS,
     REFERENCE_IMAGE_COLUMNS,
     TURN_COLUMNS,
@@ -32,6 +36,7 @@ from bot.store.rows import (
     USAGE_RECORD_COLUMNS,
     new_turn,
     part_rows,
+    pending_turns_from_rows,
     reference_row,
     references_from_rows,
     turns_from_rows,
@@ -40,28 +45,36 @@ from bot.store.rows import (
 )
 
 CHUNK = 1 << 20
+IMAGE_WRITES = 4242002  # the advisory lock image writes share and a collection takes alone
+IMAGE_HOLD_S = 3600.0  # a put image's hold outlives its step by far; then it lapses
 Connection = Any  # asyncpg.Connection or a pool's proxy: asyncpg ships no type hints
 
 
 class PostgresStore:
     """The bot's state in one PostgreSQL database. Open with `PostgresStore.open(url)`."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, url: str, instance: Instance | None = None) -> None:
         self._pool = pool
-        self._pinned: Counter[str] = Counter()
-        self._images = asyncio.Lock()  # image writes and collection, one at a time here
+        self._coordination = PostgresCoordination(pool, url, instance or Instance())
+        self._pinned: Counter[str] = Counter()  # this run's holds on images, by digest
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, url: str, pool_size: int = 10) -> AsyncIterator[PostgresStore]:
+    async def open(
+        cls, url: str, pool_size: int = 10, instance: Instance | None = None
+    ) -> AsyncIterator[PostgresStore]:
         """Connect (creating and migrating the schema) and close the pool afterwards."""
         pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
         try:
             async with pool.acquire() as conn:
                 await _migrate(conn)
-            yield cls(pool)
+            yield cls(pool, url, instance)
         finally:
             await pool.close()
+
+    @property
+    def coordination(self) -> PostgresCoordination:
+        return self._coordination
 
     # images ---------------------------------------------------------------------------------
 
@@ -69,7 +82,16 @@ class PostgresStore:
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         self._pinned[digest] += 1
         try:
-            async with self._images, self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", IMAGE_WRITES)
+                await conn.execute(
+                    "INSERT INTO image_holds (sha256, run, until)"
+                    f" VALUES ($1, $2, {NOW} + $3) ON CONFLICT (sha256, run)"
+                    " DO UPDATE SET until = excluded.until",
+                    digest,
+                    self._coordination.instance.run,
+                    IMAGE_HOLD_S,
+                )
                 await conn.execute(
                     "INSERT INTO images (sha256, mime_type, size, created_at)"
                     " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -87,12 +109,22 @@ class PostgresStore:
                     ],
                 )
         except BaseException:
-            self._unpin([digest])
+            await self._unpin([digest])
             raise
         return ImageRef(digest, mime_type, len(data))
 
-    def _unpin(self, digests: Iterable[str]) -> None:
+    async def _unpin(self, digests: Iterable[str]) -> None:
+        """Let go of this run's holds on `digests` that no other step of it still needs."""
+        before = set(self._pinned)
         self._pinned -= Counter(digests)
+        released = list(before - set(self._pinned))
+        if released:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "DELETE FROM image_holds WHERE run = $1 AND sha256 = ANY($2::text[])",
+                    self._coordination.instance.run,
+                    released,
+                )
 
     async def read_image(self, ref: ImageRef) -> bytes:
         async with self._pool.acquire() as conn:
@@ -105,14 +137,16 @@ class PostgresStore:
         return b"".join(bytes(r["data"]) for r in chunks)
 
     async def collect_images(self) -> int:
-        """Delete images no part or reference uses (and no step of this process holds)."""
-        async with self._images, self._pool.acquire() as conn:
+        """Delete images no part or reference uses and no step of any instance holds."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Waits for image writes under way, so their holds are committed and seen.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", IMAGE_WRITES)
+            await conn.execute(f"DELETE FROM image_holds WHERE until < {NOW}")
             deleted = await conn.fetch(
                 "DELETE FROM images WHERE sha256 NOT IN"
                 " (SELECT image_sha256 FROM parts WHERE image_sha256 IS NOT NULL"
-                " UNION SELECT image_sha256 FROM ref_images)"
-                " AND NOT (sha256 = ANY($1::text[])) RETURNING sha256",
-                list(self._pinned),
+                " UNION SELECT image_sha256 FROM ref_images UNION SELECT sha256 FROM image_holds)"
+                " RETURNING sha256"
             )
         return len(deleted)
 
@@ -146,11 +180,21 @@ class PostgresStore:
                 if lineage_id is None:
                     raise LookupError(f"turn {parent_id} does not exist")
             turn_id = await _insert_turn(
-                conn, lineage_id, parent_id, Role.USER, author_id, status, None, parts, now, locale
+                conn,
+                lineage_id,
+                parent_id,
+                Role.USER,
+                author_id,
+                status,
+                None,
+                parts,
+                now,
+                locale,
+                self._coordination.instance.run,
             )
             await _insert_links(conn, chat, message_ids, turn_id)
             await _set_latest(conn, chat, turn_id)
-        self._unpin(_images_of(parts))
+        await self._unpin(_images_of(parts))
         return Turn(
             turn_id, lineage_id, parent_id, Role.USER, author_id, status, tuple(parts), None, now
         )
@@ -187,7 +231,7 @@ class PostgresStore:
             row = usage_row(chat, author_id, turn_id, usage, now)
             marks = ", ".join(f"${n}" for n in range(1, len(row) + 1))
             await conn.execute(f"INSERT INTO usage ({USAGE_COLUMNS}) VALUES ({marks})", *row)
-        self._unpin(_images_of(parts))
+        await self._unpin(_images_of(parts))
         return new_turn(
             turn_id,
             user_turn.lineage_id,
@@ -302,22 +346,11 @@ class PostgresStore:
     async def pending_turns(self, platform: str) -> list[PendingTurn]:
         async with self._pool.acquire() as conn:
             found = await conn.fetch(
-                "SELECT t.id, l.chat_id, t.author_id, t.locale,"
-                " (SELECT message_id FROM links k WHERE k.turn_id = t.id LIMIT 1) AS message"
-                " FROM turns t JOIN lineages l ON l.id = t.lineage_id"
-                " WHERE t.status = 'pending' AND l.platform = $1 ORDER BY t.id",
+                f"SELECT {PENDING_COLUMNS} FROM turns t JOIN lineages l ON l.id = t.lineage_id"
+                " WHERE t.status = 'pending' AND l.platform = $1",
                 platform,
             )
-        return [
-            PendingTurn(
-                int(r["id"]),
-                ChatKey(platform, r["chat_id"]),
-                r["author_id"],
-                r["locale"],
-                r["message"],
-            )
-            for r in found
-        ]
+        return pending_turns_from_rows(platform, found)
 
     async def chat_settings(self, chat: ChatKey) -> dict[str, str]:
         async with self._pool.acquire() as conn:
@@ -440,7 +473,7 @@ class PostgresStore:
                 "INSERT INTO ref_images (ref_id, idx, image_sha256) VALUES ($1, $2, $3)",
                 [(ref_id, n, image.sha256) for n, image in enumerate(reference.images)],
             )
-        self._unpin(image.sha256 for image in reference.images)
+        await self._unpin(image.sha256 for image in reference.images)
         await self.collect_images()
 
     async def references(self, platform: str, scopes: Sequence[str]) -> list[Reference]:
@@ -507,10 +540,11 @@ async def _insert_turn(
     parts: Sequence[Part],
     now: float,
     locale: str | None,
+    run: str | None = None,
 ) -> int:
     turn_id: int = await conn.fetchval(
         "INSERT INTO turns (lineage_id, parent_id, role, author_id, status, model, created_at,"
-        " locale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        " locale, run) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         lineage_id,
         parent_id,
         role.value,
@@ -519,6 +553,7 @@ async def _insert_turn(
         model,
         now,
         locale,
+        run,
     )
     await conn.executemany(
         "INSERT INTO parts (turn_id, idx, text, image_sha256, thought, raw)"

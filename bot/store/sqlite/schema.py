@@ -238,12 +238,43 @@ def _migration_5(db: sqlite3.Connection, upgrading: bool) -> None:
     db.execute("CREATE INDEX ref_images_image ON ref_images(image_sha256)")
 
 
+def _migration_6(db: sqlite3.Connection, upgrading: bool) -> None:
+    """Coordination (`bot.store.coordination`): the run serving each user turn, the holds of
+    running steps on limits, shared marks, and album items being gathered."""
+    db.execute("ALTER TABLE turns ADD COLUMN run TEXT")
+    db.execute(
+        """CREATE TABLE holds (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            pool TEXT NOT NULL,
+            images INTEGER NOT NULL,
+            cost_usd REAL NOT NULL,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX holds_user ON holds(platform, user_id)")
+    db.execute("CREATE INDEX holds_pool ON holds(platform, pool)")
+    db.execute("CREATE TABLE marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE gathered (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL,
+            item TEXT NOT NULL,
+            arrived_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX gathered_key ON gathered(key)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 )
 
 

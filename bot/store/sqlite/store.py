@@ -20,16 +20,20 @@ from typing import Any
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import PendingTurn, Reference, Store, UsageTotals
+from bot.store.coordination import Instance
 from bot.store.rows import (
+    PENDING_COLUMNS,
     TURN_COLUMNS,
     USAGE_COLUMNS,
     USAGE_RECORD_COLUMNS,
     new_turn,
+    pending_turns_from_rows,
     usage_of,
     usage_row,
 )
 from bot.store.sqlite import reference_rows
 from bot.store.sqlite.connection import Database, lastrowid, rows
+from bot.store.sqlite.coordination import SqliteCoordination
 from bot.store.sqlite.images import ImageFiles
 from bot.store.sqlite.schema import migrate
 from bot.store.sqlite.turn_rows import insert_turn, load_turns
@@ -49,8 +53,9 @@ _PATH_SQL = (
 class SqliteStore:
     """The bot's persistent state. Open with `async with SqliteStore.open(data_dir) as store:`."""
 
-    def __init__(self, db: Database, data_dir: Path) -> None:
+    def __init__(self, db: Database, data_dir: Path, instance: Instance | None = None) -> None:
         self._db = db
+        self._coordination = SqliteCoordination(db, instance or Instance())
         self._images = ImageFiles(data_dir / IMAGES_DIR)
         # Images put and not yet referenced by a stored turn: collection leaves them alone.
         # Changed on the event loop only; a collection takes a copy when it is queued.
@@ -58,15 +63,25 @@ class SqliteStore:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, data_dir: Path) -> AsyncIterator[SqliteStore]:
-        """Open (creating and migrating) the store in `data_dir`."""
+    async def open(
+        cls, data_dir: Path, instance: Instance | None = None
+    ) -> AsyncIterator[SqliteStore]:
+        """Open (creating and migrating) the store in `data_dir`, for `instance` (this
+        process, by default)."""
         ImageFiles(data_dir / IMAGES_DIR).create_folder()
         db = await Database.open(data_dir / DB_NAME)
         try:
             await db.run(migrate)
-            yield cls(db, data_dir)
+            store = cls(db, data_dir, instance)
+            await store._coordination.start()
+            yield store
         finally:
             await db.close()
+
+    @property
+    def coordination(self) -> SqliteCoordination:
+        """What this process agrees with itself: it is the only one on the data_dir."""
+        return self._coordination
 
     @property
     def database(self) -> Database:
@@ -138,7 +153,17 @@ class SqliteStore:
             else:
                 lineage_id = _lineage_of(db, parent_id)
             turn_id = insert_turn(
-                db, lineage_id, parent_id, Role.USER, author_id, status, None, parts, now, locale
+                db,
+                lineage_id,
+                parent_id,
+                Role.USER,
+                author_id,
+                status,
+                None,
+                parts,
+                now,
+                locale,
+                self._coordination.instance.run,
             )
             _insert_links(db, chat, message_ids, turn_id)
             _set_latest(db, chat, turn_id)
@@ -299,13 +324,11 @@ class SqliteStore:
     async def pending_turns(self, platform: str) -> list[PendingTurn]:
         """User turns stored but never answered on `platform` (the process died mid-call)."""
         found = await self._rows(
-            "SELECT t.id, l.chat_id, t.author_id, t.locale,"
-            " (SELECT message_id FROM links k WHERE k.turn_id = t.id LIMIT 1)"
-            " FROM turns t JOIN lineages l ON l.id = t.lineage_id"
-            " WHERE t.status = 'pending' AND l.platform = ? ORDER BY t.id",
+            f"SELECT {PENDING_COLUMNS} FROM turns t JOIN lineages l ON l.id = t.lineage_id"
+            " WHERE t.status = 'pending' AND l.platform = ?",
             (platform,),
         )
-        return [PendingTurn(int(r[0]), ChatKey(platform, r[1]), r[2], r[3], r[4]) for r in found]
+        return pending_turns_from_rows(platform, found)
 
     async def chat_settings(self, chat: ChatKey) -> dict[str, str]:
         """Per-chat choices (aspect ratio, size, model, language)."""

@@ -23,12 +23,15 @@ def insert_turn(
     parts: Sequence[Part],
     now: float,
     locale: str | None = None,
+    run: str | None = None,
 ) -> int:
-    """Insert a turn and its parts (inside the caller's transaction); return its id."""
+    """Insert a turn and its parts (inside the caller's transaction); return its id.
+
+    `run` names the run serving a user turn (`bot.store.coordination.Instance`)."""
     cur = db.execute(
         "INSERT INTO turns (lineage_id, parent_id, role, author_id, status, model,"
-        " created_at, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (lineage_id, parent_id, role, author_id, status, model, now, locale),
+        " created_at, locale, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (lineage_id, parent_id, role, author_id, status, model, now, locale, run),
     )
     turn_id = lastrowid(cur)
     db.executemany(
