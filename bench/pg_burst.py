@@ -68,10 +68,10 @@ async def _postmaster_pid(url: str) -> int:
     """The server's main process: the parent of a backend (its children are the server)."""
     connection = await asyncpg.connect(url)
     try:
-        backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+        # Read while connected: the backend process exits with its connection.
+        return _parent_pid(int(await connection.fetchval("SELECT pg_backend_pid()")))
     finally:
         await connection.close()
-    return _parent_pid(backend)
 
 
 def _parent_pid(pid: int) -> int:
