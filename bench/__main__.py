@@ -13,6 +13,7 @@ from bench import (
     burst,
     growth,
     loop_lag,
+    pg_burst,
     previews,
     procinfo,
     sequential,
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "store": store_scale.run,
     "previews": previews.run,
     "storyboard": storyboard.run,
+    "pgburst": pg_burst.run,
 }
 FINDINGS = BENCH_DIR / "FINDINGS.md"
 

@@ -1,10 +1,12 @@
 """The loopback fakes in a process of their own: Telegram Bot API, Gemini, and a control endpoint.
 
-Started by the bench as `python -m bench.fakes_server PAYLOADS_JSON MODEL`; prints one JSON line
-with its addresses, then serves until its stdin closes (so it never outlives the bench) or it
-gets SIGTERM. Running here, the fakes' CPU never counts against the bot being measured, and they
-spend little anyway: photo thumbnails are skipped (neither bot reads them) and the Gemini answer
-is rendered once, only its few variant bytes are base64-encoded per request.
+Started by the bench as `python -m bench.fakes_server PAYLOADS_JSON MODEL [webhook]`; prints one
+JSON line with its addresses, then serves until its stdin closes (so it never outlives the bench)
+or it gets SIGTERM. With `webhook`, the Telegram fake POSTs updates to the URL a bot set with
+setWebhook, as Telegram does, instead of only answering getUpdates. Running here, the fakes' CPU
+never counts against the bot being measured, and they spend little anyway: photo thumbnails are
+skipped (neither bot reads them) and the Gemini answer is rendered once, only its few variant
+bytes are base64-encoded per request.
 
 Only public hooks of the tests' fakes are used: the Telegram fake's `thumbnailer`, `on_answer`
 and `middlewares` options, `register_method` (with its built-in methods, `BOT_API_METHODS`) and
@@ -147,7 +149,7 @@ class TelegramTimings:
     A sendPhoto whose only button is Stop is a step's draft; other replies are its answer.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, webhook: bool = False) -> None:
         self.available: dict[int, float] = {}  # update id -> when it was queued
         self.polls: list[dict[str, Any]] = []  # answered getUpdates: times and update ids
         self.service: list[dict[str, Any]] = []  # other requests: method, arrival, answer
@@ -157,7 +159,7 @@ class TelegramTimings:
         self.flood: list[dict[str, Any]] = []  # calls answered 429
         self.shown: dict[int, list[tuple[str, str]]] = defaultdict(list)  # chat -> (method, text)
         self.tg = TelegramFake(
-            webhook_delivery=False,
+            webhook_delivery=webhook,  # POSTs updates to the URL the bot set (several instances)
             thumbnailer=header_only_thumbnails,
             on_answer=self._on_answer,
             middlewares=(self._time_request,),
@@ -519,14 +521,15 @@ class Control:
         return web.json_response({"complete": complete, "answers": found})
 
     async def first_poll(self, request: web.Request) -> web.Response:
-        """When the first getUpdates since `since` arrived (None on timeout)."""
+        """When the `count`-th call of `method` (default: the first getUpdates) since `since`
+        arrived (None on timeout)."""
         body = await request.json()
-        since = float(body["since"])
+        since, count = float(body["since"]), int(body.get("count", 1))
+        method = str(body.get("method", "getUpdates"))
 
         def first() -> float | None:
-            return min(
-                (c.time for c in self._tg.calls_of("getUpdates") if c.time >= since), default=None
-            )
+            times = sorted(c.time for c in self._tg.calls_of(method) if c.time >= since)
+            return times[count - 1] if len(times) >= count else None
 
         try:
             return web.json_response(
@@ -581,13 +584,19 @@ class Control:
         )
 
 
-async def serve(payloads: dict[str, str], png: bytes, drafts: Sequence[bytes], model: str) -> None:
+async def serve(
+    payloads: dict[str, str],
+    png: bytes,
+    drafts: Sequence[bytes],
+    model: str,
+    webhook: bool = False,
+) -> None:
     """Run the fakes until stdin closes or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    timings, gemini = TelegramTimings(), TimedGemini(png, model, drafts)
+    timings, gemini = TelegramTimings(webhook), TimedGemini(png, model, drafts)
     async with timings.tg as tg:
         gemini_runner, gemini_port = await serve_app(gemini.app())
         runner, port = await serve_app(Control(timings, gemini, payloads).app())
@@ -621,10 +630,11 @@ def _set_on_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    """`python -m bench.fakes_server PAYLOADS_JSON MODEL`."""
+    """`python -m bench.fakes_server PAYLOADS_JSON MODEL [webhook]`."""
     payloads = json.loads(sys.argv[1])
     png, *drafts = (Path(payloads[name]).read_bytes() for name in ("result", "draft1", "draft2"))
-    asyncio.run(serve(payloads, png, drafts, sys.argv[2]))
+    webhook = sys.argv[3:4] == ["webhook"]
+    asyncio.run(serve(payloads, png, drafts, sys.argv[2], webhook))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,8 @@ from bench.payloads import Payloads
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "gemini-2.5-flash-image"
 BotKind = Literal["ours", "traced", "floor"]
+ConfigValue = str | int | float | bool
+ConfigOverrides = Mapping[str, Mapping[str, ConfigValue]]  # section -> key -> value
 # Scrubbed from the bots' environment: they would override the config or start Discord.
 _FOREIGN_ENV = (
     "GOOGLE_API_KEY",
@@ -36,6 +38,7 @@ _FOREIGN_ENV = (
     "DISCORD_BOT_TOKEN",
     "TELEGRAM_WEBHOOK_SECRET",
     "BANANABOT_DATA_DIR",
+    "BANANABOT_DATABASE_URL",
     "BENCH_TRACE",
     "BENCH_LAG",
     "BENCH_WHATIF",
@@ -129,9 +132,12 @@ class Fakes:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, payloads: Payloads, logs: Path, model: str = DEFAULT_MODEL
+        cls, payloads: Payloads, logs: Path, model: str = DEFAULT_MODEL, *, webhook: bool = False
     ) -> AsyncIterator[Fakes]:
-        """Start the fakes; stop them (closing their stdin) on exit."""
+        """Start the fakes; stop them (closing their stdin) on exit.
+
+        `webhook`: the Telegram fake POSTs updates to the URL the bots set (see `wait_webhooks`).
+        """
         with (logs / "fakes.log").open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -139,6 +145,7 @@ class Fakes:
                 "bench.fakes_server",
                 json.dumps(payloads.as_dict()),
                 model,
+                *(["webhook"] if webhook else []),
                 cwd=REPO,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -203,9 +210,14 @@ class Fakes:
         self,
         since: float,
         timeout: float,  # noqa: ASYNC109 - the wait is bounded by the fake
+        *,
+        method: str = "getUpdates",
+        count: int = 1,
     ) -> float | None:
-        """When the first getUpdates at or after `since` arrived."""
-        reply = await self._post("/first_poll", {"since": since, "timeout": timeout})
+        """When the `count`-th call of `method` (the first getUpdates) at or after `since`
+        arrived."""
+        body = {"since": since, "timeout": timeout, "method": method, "count": count}
+        reply = await self._post("/first_poll", body)
         return None if reply["t"] is None else float(reply["t"])
 
     async def set_model_latency(self, seconds: float) -> None:
@@ -274,11 +286,13 @@ async def bot_process(
     lag_probe: bool = False,
     fixes: str = "",
     previews: bool = True,
+    config: ConfigOverrides | None = None,
 ) -> AsyncIterator[BotProcess]:
     """Start a bot pointed at the fakes (data dir inside the existing `workdir`); stop it on exit.
 
     `fixes` (bench.whatif names) runs ours through bench.traced_bot with those prototypes.
     `previews` is ours' `gemini.previews` (thinking models stream their drafts; the default).
+    `config` sets or adds keys of ours' config file (e.g. PostgreSQL storage, webhook mode).
     """
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
     env.update(
@@ -300,10 +314,10 @@ async def bot_process(
             model,
         ]
     else:
-        config = workdir / "config.toml"
-        config.write_text(_config(fakes, workdir / "data", model, previews))
+        config_file = workdir / "config.toml"
+        config_file.write_text(_config(fakes, workdir / "data", model, previews, config or {}))
         module = "bot" if kind == "ours" and not fixes else "bench.traced_bot"
-        argv = ["-m", module, "run", "--config", str(config)]
+        argv = ["-m", module, "run", "--config", str(config_file)]
         if fixes:
             env["BENCH_WHATIF"] = fixes
         if kind == "traced":
@@ -331,26 +345,41 @@ async def bot_process(
         shutil.rmtree(workdir / "data", ignore_errors=True)
 
 
-def _config(fakes: Fakes, data_dir: Path, model: str, previews: bool) -> str:
-    # max_concurrent_requests 256: the model gate must not be what a 200-chat burst waits on.
-    return f"""\
-[gemini]
-model = "{model}"
-base_url = "{fakes.info["gemini"]}"
-max_concurrent_requests = 256
-timeout_s = 120
-previews = {"true" if previews else "false"}
+def _config(
+    fakes: Fakes, data_dir: Path, model: str, previews: bool, overrides: ConfigOverrides
+) -> str:
+    sections: dict[str, dict[str, ConfigValue]] = {
+        "gemini": {
+            "model": model,
+            "base_url": fakes.info["gemini"],
+            # The model gate must not be what a 200-chat burst waits on.
+            "max_concurrent_requests": 256,
+            "timeout_s": 120,
+            "previews": previews,
+        },
+        "storage": {"data_dir": str(data_dir)},
+        "telegram": {
+            "api_base_url": fakes.info["telegram_api"],
+            "file_base_url": fakes.info["telegram_files"],
+        },
+        "logging": {"level": "INFO"},
+    }
+    for name, values in overrides.items():
+        sections.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {_toml(value)}" for key, value in values.items()]
+        lines.append("")
+    return "\n".join(lines)
 
-[storage]
-data_dir = "{data_dir}"
 
-[telegram]
-api_base_url = "{fakes.info["telegram_api"]}"
-file_base_url = "{fakes.info["telegram_files"]}"
-
-[logging]
-level = "INFO"
-"""
+def _toml(value: ConfigValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string for the paths and URLs used here
+    return repr(value)
 
 
 async def wait_ready(bot: BotProcess, fakes: Fakes, timeout: float = 60) -> float:  # noqa: ASYNC109
@@ -361,6 +390,19 @@ async def wait_ready(bot: BotProcess, fakes: Fakes, timeout: float = 60) -> floa
             f"{bot.kind} bot did not poll within {timeout}s (exit {bot.process.returncode})"
         )
     return first - bot.t_spawn
+
+
+async def wait_webhooks(
+    bots: Sequence[BotProcess],
+    fakes: Fakes,
+    timeout: float = 60,  # noqa: ASYNC109
+) -> None:
+    """Wait until every bot (webhook mode) set its webhook, so each one is listening."""
+    since = min(b.t_spawn for b in bots)
+    found = await fakes.first_poll(since, timeout, method="setWebhook", count=len(bots))
+    if found is None:
+        exits = ", ".join(str(b.process.returncode) for b in bots)
+        raise RuntimeError(f"not all bots set their webhook within {timeout}s (exits: {exits})")
 
 
 async def _end(process: asyncio.subprocess.Process, *, close_stdin: bool) -> int | None:
