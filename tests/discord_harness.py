@@ -20,9 +20,11 @@ from PIL import Image
 
 from adapters.discord import DiscordAdapter
 from adapters.discord.config import SECTION, DiscordSettings
+from adapters.discord.plugin import plugin
 from bot.app import open_engine
 from bot.config import AccessSettings, Settings
 from bot.engine import Engine
+from bot.errors import ConfigError
 from bot.request import ChatKey
 from tests.conftest import make_settings
 from tests.fakes.discord import DiscordFake, FakeInteraction
@@ -87,6 +89,17 @@ async def serving(settings: Settings, shutdown_grace: float = 5.0) -> AsyncItera
         finally:
             stop.set()
             await asyncio.wait_for(task, WAIT)
+
+
+async def refused_start(settings: Settings) -> ConfigError:
+    """Run the adapter as the app builds it; return the `ConfigError` it stops with."""
+    async with open_engine(settings) as engine:
+        adapter = plugin.create(engine, settings)
+        try:
+            await asyncio.wait_for(adapter.run(asyncio.Event()), WAIT)
+        except ConfigError as refused:
+            return refused
+    raise AssertionError("the adapter stopped without a ConfigError")
 
 
 async def until_linked(engine: Engine, channel_id: int | str, message: Json) -> None:

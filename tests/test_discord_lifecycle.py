@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -10,16 +9,13 @@ import discord.gateway
 import discord.http
 import pytest
 
-from adapters.discord.plugin import plugin
-from bot.app import open_engine
-from bot.errors import ConfigError
 from tests.discord_harness import (
-    WAIT,
     attachment_bytes,
     bot_messages,
     bot_settings,
     button_ids,
     png,
+    refused_start,
     serving,
 )
 from tests.fakes.discord import INTENT_MESSAGE_CONTENT, DiscordFake
@@ -40,14 +36,11 @@ async def test_a_refused_message_content_intent_stops_with_the_switch_to_flip(
         dc.allowed_privileged_intents = 0
     base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     settings = bot_settings(tmp_path / "data", gemini, dc)
-    async with open_engine(settings) as engine:
-        adapter = plugin.create(engine, settings)
-        with pytest.raises(ConfigError) as refused:
-            await asyncio.wait_for(adapter.run(asyncio.Event()), WAIT)
+    refused = await refused_start(settings)
 
-    assert refused.value.key == "discord.message_content_intent"
-    assert "Message Content Intent" in str(refused.value)
-    assert "Bot > Privileged Gateway Intents" in str(refused.value)
+    assert refused.key == "discord.message_content_intent"
+    assert "Message Content Intent" in str(refused)
+    assert "Bot > Privileged Gateway Intents" in str(refused)
     assert len(dc.identify_payloads) == 1  # no reconnect loop
     assert dc.identified_intents is not None
     assert dc.identified_intents & INTENT_MESSAGE_CONTENT
@@ -63,13 +56,10 @@ async def test_a_rejected_token_names_the_config_key(
 ) -> None:
     dc.fail_next("GET", r"^/users/@me$", status=401, code=0, message="401: Unauthorized")
     settings = bot_settings(tmp_path / "data", gemini, dc)
-    async with open_engine(settings) as engine:
-        adapter = plugin.create(engine, settings)
-        with pytest.raises(ConfigError) as refused:
-            await asyncio.wait_for(adapter.run(asyncio.Event()), WAIT)
+    refused = await refused_start(settings)
 
-    assert refused.value.key == "discord.token"
-    assert "fake-token" not in str(refused.value)
+    assert refused.key == "discord.token"
+    assert "fake-token" not in str(refused)
     assert dc.identify_payloads == []
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import discord
 import discord.gateway
@@ -18,7 +19,7 @@ import yarl
 
 from adapters.discord.boundary import Guard
 from adapters.discord.chat_commands import ChatCommands
-from adapters.discord.client import BananaClient
+from adapters.discord.client import BananaClient, ShardedBananaClient
 from adapters.discord.config import SECTION, DiscordSettings
 from adapters.discord.conversation import Conversation
 from adapters.discord.steps import InteractionSteps
@@ -36,6 +37,11 @@ INTENT_REFUSED = (
     "Discord refused the privileged Message Content intent (gateway close code 4014). Enable "
     '"Message Content Intent" under Bot > Privileged Gateway Intents in the Discord Developer '
     "Portal, or set discord.message_content_intent = false to run without it"
+)
+SHARDING_REQUIRED_CODE = 4011  # gateway close: this session would hold too many guilds
+SHARDING_REQUIRED = (
+    "Discord requires more shards (gateway close code 4011): set discord.shard_count on every "
+    "instance (GET /gateway/bot recommends a count) and give each its discord.shard_ids"
 )
 TOKEN_REFUSED = "Discord rejected the bot token; check discord.token or DISCORD_BOT_TOKEN"
 WITHOUT_CONTENT = (
@@ -102,21 +108,39 @@ class DiscordAdapter:
             except discord.PrivilegedIntentsRequired as exc:
                 log.error(INTENT_REFUSED)
                 raise ConfigError("discord.message_content_intent", INTENT_REFUSED) from exc
+            except discord.ConnectionClosed as exc:
+                if exc.code != SHARDING_REQUIRED_CODE:
+                    raise
+                log.error(SHARDING_REQUIRED)
+                raise ConfigError("discord.shard_count", SHARDING_REQUIRED) from exc
             finally:
                 self.ready.clear()
         log.info("Discord adapter stopped")
 
     def _client(self, guard: Guard) -> BananaClient:
-        engine = self._engine
-        return BananaClient(
+        """One gateway connection unless `shard_count` is set, as bots had before sharding.
+
+        Unset, we do not let AutoShardedClient pick a count from GET /gateway/bot: several
+        instances would each run every shard and answer every message once per instance.
+        """
+        engine, settings = self._engine, self._settings
+        kind: type[BananaClient] = BananaClient
+        sharding: dict[str, Any] = {}
+        if settings.shard_count is not None:
+            kind = ShardedBananaClient
+            ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+            sharding = {"shard_count": settings.shard_count, "shard_ids": ids}
+        return kind(
             engine=engine,
-            intents=intents_for(self._settings),
+            intents=intents_for(settings),
             guild_ready_timeout=self._guild_ready_timeout,
-            conversation=Conversation(engine, self._settings, guard),
-            steps=InteractionSteps(engine, self._settings, guard, self._max_prompt_chars),
-            chat_commands=ChatCommands(engine, self._settings, guard),
+            conversation=Conversation(engine, settings, guard),
+            steps=InteractionSteps(engine, settings, guard, self._max_prompt_chars),
+            chat_commands=ChatCommands(engine, settings, guard),
             guard=guard,
             ready=self.ready,
+            syncs_commands=settings.syncs_commands,
+            **sharding,
         )
 
     async def _serve(self, client: BananaClient, guard: Guard, stop: asyncio.Event) -> None:

@@ -1,4 +1,8 @@
-"""The discord.py client: events in; commands and persistent buttons registered at start-up."""
+"""The discord.py client: events in; commands and persistent buttons registered at start-up.
+
+`BananaClient` holds one gateway connection; `ShardedBananaClient` is the same bot over
+discord.py's `AutoShardedClient`, for `[discord] shard_count` (see `adapter.DiscordAdapter`).
+"""
 
 from __future__ import annotations
 
@@ -94,11 +98,18 @@ class BananaClient(discord.Client):
         chat_commands: ChatCommands,
         guard: Guard,
         ready: asyncio.Event,
+        syncs_commands: bool = True,
+        **sharding: Any,
     ) -> None:
+        # `sharding` reaches AutoShardedClient through ShardedBananaClient's MRO.
         super().__init__(
-            intents=intents, guild_ready_timeout=guild_ready_timeout, allowed_mentions=NO_PINGS
+            intents=intents,
+            guild_ready_timeout=guild_ready_timeout,
+            allowed_mentions=NO_PINGS,
+            **sharding,
         )
         self.tree = CommandTree(self, guard)
+        self._syncs_commands = syncs_commands
         self._engine = engine
         self._conversation = conversation
         self._steps = steps
@@ -156,6 +167,15 @@ class BananaClient(discord.Client):
         references = ReferenceCommands(self._engine, self._guard, self._steps.dialogs)
         register_commands(self.tree, self._steps, self._chat_commands, references)
         self.add_dynamic_items(ActionButton, ActionChoice)
+        if self._syncs_commands:
+            await self._sync_commands()
+        else:
+            # Commands are global: one instance uploading them is enough, and every instance
+            # PUTting the list at once would only race and spend rate limit.
+            log.info("not syncing application commands: the instance running shard 0 does")
+        await self._announce_interrupted()
+
+    async def _sync_commands(self) -> None:
         try:
             synced = await self.tree.sync()
         except discord.HTTPException:
@@ -163,7 +183,6 @@ class BananaClient(discord.Client):
             log.warning("could not sync application commands", exc_info=True)
         else:
             log.info("synced %d application commands", len(synced))
-        await self._announce_interrupted()
 
     async def _announce_interrupted(self) -> None:
         """Answer steps a crash cut short, with Retry; before connecting, so none is running."""
@@ -185,13 +204,31 @@ class BananaClient(discord.Client):
 
     async def on_ready(self) -> None:
         log.info(
-            "connected to Discord as %s (application %s) in %d guilds",
+            "connected to Discord as %s (application %s) in %d guilds%s",
             self.user,
             self.application_id,
             len(self.guilds),
+            self._shards_served(),
         )
         self._connected.set()
+
+    def _shards_served(self) -> str:
+        """Which shards this client runs, for the log ("": unsharded)."""
+        return ""
 
     async def on_message(self, message: discord.Message) -> None:
         if self.user is not None:
             await self._conversation.on_message(message, self.user.id)
+
+
+class ShardedBananaClient(BananaClient, discord.AutoShardedClient):
+    """The bot over `AutoShardedClient`: runs `shard_ids` (default: all) of `shard_count`.
+
+    Discord sends a guild's events only to shard (guild_id >> 22) % shard_count, and DMs only to
+    shard 0; discord.py routes our gateway requests the same way, so nothing above changes.
+    """
+
+    def _shards_served(self) -> str:
+        count = self.shard_count or 0
+        ids = self.shard_ids if self.shard_ids is not None else range(count)
+        return f" on shards {', '.join(map(str, ids))} of {count}"

@@ -1,4 +1,9 @@
-"""The gateway WebSocket: sessions, intents (and what they hide), dispatched events."""
+"""The gateway WebSocket: sessions, shards, intents (and what they hide), dispatched events.
+
+Sharding as Discord does it: IDENTIFY may carry ``shard: [id, count]``; that session then gets
+only the guilds, and the guild events, of shard (guild_id >> 22) % count, and DMs only on shard
+0. A session without ``shard`` gets everything, like shard [0, 1].
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from tests.fakes.discord.protocol import (
     INTENT_MESSAGE_CONTENT,
     PRIVILEGED_INTENTS,
     Json,
+    shard_of,
 )
 from tests.fakes.discord.world import DiscordWorld
 
@@ -26,7 +32,15 @@ class SessionState:
 
     session_id: str
     intents: int
+    shard: tuple[int, int] | None = None
     seq: int = 0
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether Discord sends this session the events of ``guild_id`` (None: a DM)."""
+        if self.shard is None:
+            return True
+        shard_id, shard_count = self.shard
+        return shard_of(guild_id, shard_count) == shard_id
 
 
 class GatewayConnection:
@@ -72,10 +86,12 @@ class Gateway(DiscordWorld):
             raise RuntimeError("no identified gateway connection: is the client ready?")
 
     async def dispatch(self, event: str, data: Json) -> int:
-        """Send a raw DISPATCH to every identified connection; returns deliveries."""
+        """Send a raw DISPATCH to every identified connection of the event's shard; returns
+        deliveries."""
         delivered = 0
+        guild_id = _guild_of_event(event, data)
         for conn in list(self._connections):
-            if not conn.identified or conn.state is None:
+            if not conn.identified or conn.state is None or not conn.state.receives(guild_id):
                 continue
             payload = self._filter_for(conn.state.intents, event, data)
             if payload is None:
@@ -85,6 +101,7 @@ class Gateway(DiscordWorld):
             except (ConnectionError, RuntimeError):
                 conn.closed = True
                 continue
+            self.dispatched.append((conn.state.shard, event, payload))
             delivered += 1
         self._log.changed()
         return delivered
@@ -192,21 +209,32 @@ class Gateway(DiscordWorld):
         intents = int(data.get("intents", 0))
         self.identify_payloads.append(data)
         self.identified_intents = intents
+        shard = _shard_of_identify(data.get("shard"))
         close_code = self.close_on_identify
         if close_code is None and intents & PRIVILEGED_INTENTS & ~self.allowed_privileged_intents:
             close_code = 4014
+        if close_code is None and "shard" in data and shard is None:
+            close_code = 4010
         if close_code is not None:
-            reasons = {4004: b"Authentication failed.", 4014: b"Disallowed intent(s)."}
+            reasons = {
+                4004: b"Authentication failed.",
+                4010: b"Invalid shard.",
+                4011: b"Sharding required.",
+                4014: b"Disallowed intent(s).",
+            }
             await conn.ws.close(code=close_code, message=reasons.get(close_code, b"closed"))
             return
-        state = SessionState(session_id=secrets.token_hex(16), intents=intents)
+        if shard is not None:
+            self.identified_shards.append(shard)
+        state = SessionState(session_id=secrets.token_hex(16), intents=intents, shard=shard)
         self._sessions[state.session_id] = state
         conn.state = state
+        guilds = [g for g in self._guilds.values() if state.receives(g.id)]
         ready: Json = {
             "v": 10,
             "user": self.bot_user,
             "user_settings": {},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self._guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "private_channels": [],
             "relationships": [],
             "presences": [],
@@ -225,5 +253,21 @@ class Gateway(DiscordWorld):
             self.unreadable_ready_count -= 1
             del ready["guilds"]
         await conn.dispatch("READY", ready)
-        for guild in self._guilds.values():
+        for guild in guilds:
             await conn.dispatch("GUILD_CREATE", guild.create_payload())
+
+
+def _shard_of_identify(value: object) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard: [id, count]`` if valid (Discord closes with 4010 otherwise)."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    shard_id, shard_count = value
+    if not isinstance(shard_id, int) or not isinstance(shard_count, int):
+        return None
+    return (shard_id, shard_count) if 0 <= shard_id < shard_count else None
+
+
+def _guild_of_event(event: str, data: Json) -> int | None:
+    """The guild an event belongs to (its shard's); None for DMs and guild-less events."""
+    guild_id = data.get("id") if event == "GUILD_CREATE" else data.get("guild_id")
+    return int(guild_id) if guild_id is not None else None

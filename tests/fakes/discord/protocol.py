@@ -109,6 +109,11 @@ def upload_limit_for_tier(premium_tier: int) -> int:
     return {2: 50 * MIB, 3: 100 * MIB}.get(premium_tier, 10 * MIB)
 
 
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard Discord sends a guild's events on; DMs (no guild) go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+
 class SnowflakeGenerator:
     """Time-based, strictly increasing snowflakes (discord.py derives created_at from them)."""
 
@@ -119,6 +124,15 @@ class SnowflakeGenerator:
         candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
         if candidate <= self._last:
             candidate = self._last + 1
+        self._last = candidate
+        return candidate
+
+    def on_shard(self, shard_id: int, shard_count: int) -> int:
+        """The next snowflake that, as a guild id, lands on ``shard_id`` of ``shard_count``."""
+        candidate = self()
+        while shard_of(candidate, shard_count) != shard_id:
+            # The shard comes from the timestamp bits: step the time by a millisecond.
+            candidate = ((candidate >> 22) + 1) << 22
         self._last = candidate
         return candidate
 

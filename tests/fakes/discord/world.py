@@ -79,12 +79,18 @@ class DiscordWorld:
         """First follow-up after a type 5 defer fills the loading original message."""
         self.upload_limit: int | None = None
         """Upload limit in bytes everywhere (None: Discord's, by the guild's boost tier)."""
+        self.recommended_shards = 1
+        """The ``shards`` GET /gateway/bot recommends."""
 
         # Recorded traffic.
         self._log: CallLog[Call] = CallLog(lambda c: f"{c.method} {c.path} -> {c.status}")
         self.calls: list[Call] = self._log.calls
         self.identify_payloads: list[Json] = []
         self.identified_intents: int | None = None
+        self.identified_shards: list[tuple[int, int]] = []
+        """``[shard_id, shard_count]`` of each sharded IDENTIFY, in order."""
+        self.dispatched: list[tuple[tuple[int, int] | None, str, Json]] = []
+        """(shard, event, data) of each event ``dispatch`` delivered; shard None: unsharded."""
         self.gateway_queries: list[dict[str, str]] = []
         self.cdn_downloads: list[str] = []
         self.interactions: dict[str, FakeInteraction] = {}
@@ -178,13 +184,15 @@ class DiscordWorld:
         locale: str = "en-US",
         channel_name: str = "general",
         owner: Json | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> FakeGuild:
         """Add a guild with an @everyone role, a bot role, a text channel and the bot as member.
 
         Call before the client connects (GUILD_CREATE is sent after IDENTIFY), or call
-        ``await dc.dispatch_guild_create(guild.id)`` afterwards.
+        ``await dc.dispatch_guild_create(guild.id)`` afterwards. ``shard`` (id, count) picks
+        an id whose events Discord sends on that shard.
         """
-        guild_id = self.snowflake()
+        guild_id = self.snowflake.on_shard(*shard) if shard else self.snowflake()
         owner = owner or self.owner_user
         guild = FakeGuild(
             id=guild_id,
