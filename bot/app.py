@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from bot.config import Settings, StorageSettings
+from bot.coordination import Instance
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
 from bot.model import GeminiImageModel
 from bot.plugins import Adapter, Plugins, discover_plugins
 from bot.store import Store
-from bot.store.coordination import Instance
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 

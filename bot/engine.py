@@ -22,6 +22,7 @@ from bot.boards import Boards
 from bot.cards import Card
 from bot.chat_settings import ChatSettings
 from bot.config import Settings
+from bot.coordination import Coordination
 from bot.delivery import Delivery, Outbox
 from bot.errors import AccessDenied, BotError, InputRejected
 from bot.explain import failure_for, usage_text
@@ -127,6 +128,11 @@ class Engine:
     def settings_service(self) -> ChatSettings:
         """Keys, choices, validation and permissions of per-chat settings."""
         return self._chat_settings
+
+    @property
+    def coordination(self) -> Coordination:
+        """What the instances sharing the store agree on."""
+        return self._store.coordination
 
     async def handle(self, request: EditRequest, outbox: Outbox) -> Outcome:
         """Run one editing step for `request` and deliver its outcome."""

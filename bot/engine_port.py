@@ -13,6 +13,7 @@ from typing import Protocol
 from bot.actions import ActionRegistry, PressReply
 from bot.cards import Card
 from bot.chat_settings import ChatSettings
+from bot.coordination import Coordination
 from bot.delivery import Outbox
 from bot.housekeeping import OutboxFactory
 from bot.limits import AccessPolicy
@@ -31,6 +32,11 @@ class EnginePort(Protocol):
     @property
     def actions(self) -> ActionRegistry:
         """The actions cards may offer."""
+
+    @property
+    def coordination(self) -> Coordination:
+        """What the instances sharing the store agree on: album items that reached different
+        instances, jobs only one instance does (setting a webhook)."""
 
     @property
     def settings_service(self) -> ChatSettings:

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from bot.config import LimitSettings
+from bot.coordination import Hold, Holdings
 from bot.errors import BotError
 from bot.limits import AccessPolicy
 from bot.request import Author, ChatKey
 from bot.store import Store
-from bot.store.coordination import Hold, Holdings
 
 
 class QuotaExceeded(BotError):

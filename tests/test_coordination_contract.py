@@ -1,4 +1,4 @@
-"""The coordination contract (`bot.store.coordination`), on every backend, and across two
+"""The coordination contract (`bot.coordination`), on every backend, and across two
 instances sharing one PostgreSQL database (two stores, two pools: as two processes would)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.coordination import Hold, Holdings, Instance
 from bot.lineage import Part, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import Store
-from bot.store.coordination import Hold, Holdings, Instance
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 from tests.postgres_server import new_database

@@ -17,7 +17,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -45,7 +45,7 @@ from adapters.telegram.sending import ChatActions, answer_query, call, is_chat_a
 from adapters.telegram.settings_menu import SETTINGS_PREFIX, SettingsMenu
 from adapters.telegram.status import FloodPause
 from adapters.telegram.updates import TolerantBot
-from adapters.telegram.webhook import WebhookReceiver
+from adapters.telegram.webhook import WebhookReceiver, set_webhook_once
 from bot import messages
 from bot.cards import Card
 from bot.engine_port import EnginePort
@@ -115,12 +115,15 @@ class TelegramAdapter:
         self._app.add_handler(CallbackQueryHandler(self._on_callback))
         self._app.add_error_handler(self._on_error)
         album_options = {"quiet_s": album_quiet_s} if album_quiet_s is not None else {}
-        self._albums = AlbumCollector(self._on_album, **album_options)
+        self._albums = AlbumCollector(
+            engine.coordination, self._app.bot, self._on_album, **album_options
+        )
         self._settings_menu = SettingsMenu(engine.settings_service)
         self.ready = asyncio.Event()  # set once updates are being received
         self._actions = ChatActions(self._app.bot)
         self._uploads = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
         self._flood = FloodPause()
+        self._told_conflict = False  # the 409 explanation is logged once per conflict
 
     @property
     def application(self) -> Application:  # type: ignore[type-arg]
@@ -173,7 +176,9 @@ class TelegramAdapter:
         updater = self._app.updater
         assert updater is not None
         await updater.start_polling(
-            timeout=int(self._poll_timeout_s), allowed_updates=ALLOWED_UPDATES
+            timeout=int(self._poll_timeout_s),
+            allowed_updates=ALLOWED_UPDATES,
+            error_callback=self._polling_failed,
         )
         log.info("telegram: polling")
         try:
@@ -189,16 +194,34 @@ class TelegramAdapter:
         receiver = WebhookReceiver(self._app.bot, self._app.update_queue, path, secret)
         await receiver.start(settings.webhook_listen, settings.webhook_port)
         try:
-            await call(
-                lambda: self._app.bot.set_webhook(
-                    settings.webhook_url, allowed_updates=ALLOWED_UPDATES, secret_token=secret
-                ),
-                what="setWebhook",
-            )
+            if not await set_webhook_once(
+                self._app.bot,
+                self._engine.coordination,
+                settings.webhook_url,
+                secret,
+                ALLOWED_UPDATES,
+            ):
+                log.info("telegram: the webhook was set by another instance (or an earlier run)")
             log.info("telegram: webhook at %s", settings.webhook_url)
             yield
         finally:
             await receiver.aclose()
+
+    def _polling_failed(self, error: TelegramError) -> None:
+        """PTB retries every polling error; say what a 409 means instead of a traceback."""
+        if isinstance(error, Conflict):
+            if not self._told_conflict:
+                self._told_conflict = True
+                log.error(
+                    "telegram: 409 Conflict: another process is receiving updates for this "
+                    "bot (%s). Polling serves one instance only; this one keeps retrying. To "
+                    'run several instances, use [telegram] mode = "webhook" behind one URL '
+                    "(README: Running several instances)",
+                    error.message,
+                )
+            return
+        self._told_conflict = False
+        log.warning("telegram: polling failed, retrying: %s", error)
 
     async def _register_commands(self) -> None:
         for language, code in ((messages.EN, None), (messages.ZH, "zh")):

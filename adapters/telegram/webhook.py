@@ -9,15 +9,19 @@ JSON body and, when configured, the secret token header.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 from telegram.ext import ExtBot
 
+from adapters.telegram.sending import call
 from adapters.telegram.updates import read_update
+from bot.coordination import Coordination
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +78,33 @@ class WebhookReceiver:
             await self._queue.put(update)
         # 200 also for an update that was skipped: anything else makes Telegram send it again.
         return web.Response(status=200)
+
+
+async def set_webhook_once(
+    bot: ExtBot[Any],
+    coordination: Coordination,
+    url: str,
+    secret: str | None,
+    allowed_updates: Sequence[str],
+) -> bool:
+    """Point Telegram at `url` unless it already points there as configured; True if set.
+
+    Several instances behind one URL start together: under a lock they share, the first sets
+    the webhook and notes what it set (a digest, never the secret); the others find the note
+    and Telegram's URL matching and leave it alone, so they never fight over it. A changed
+    secret or list of updates changes the digest, and the webhook is set again.
+    """
+    digest = hashlib.sha256(
+        json.dumps([url, secret or "", sorted(allowed_updates)]).encode()
+    ).hexdigest()
+    name = f"telegram:webhook:{bot.id}"
+    async with coordination.serialized(name):
+        info = await call(bot.get_webhook_info, what="getWebhookInfo")
+        if info.url == url and await coordination.mark(name) == digest:
+            return False
+        await call(
+            lambda: bot.set_webhook(url, allowed_updates=allowed_updates, secret_token=secret),
+            what="setWebhook",
+        )
+        await coordination.set_mark(name, digest)
+    return True

@@ -23,7 +23,7 @@ from bot.lineage import ImageRef, Part, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 
 if TYPE_CHECKING:
-    from bot.store.coordination import Coordination
+    from bot.coordination import Coordination
 
 __all__ = ["PendingTurn", "Reference", "Store", "UsageRecord", "UsageTotals"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import asyncpg
 
+from bot.coordination import Hold, Holdings, Instance
 from bot.store import PendingTurn
-from bot.store.coordination import Hold, Holdings, Instance
 from bot.store.rows import PENDING_COLUMNS, pending_turns_from_rows
 
 log = logging.getLogger(__name__)

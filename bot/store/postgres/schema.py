@@ -107,7 +107,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ref_images_image ON ref_images(image_sha256);
     """,
-    # 2: coordination of several instances (bot.store.coordination)
+    # 2: coordination of several instances (bot.coordination)
     """
     ALTER TABLE turns ADD COLUMN run TEXT;
     CREATE TABLE instances (

@@ -20,10 +20,10 @@ from typing import Any
 
 import asyncpg
 
+from bot.coordination import Instance
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import PendingTurn, Reference, Store, UsageTotals
-from bot.store.coordination import Instance
 from bot.store.postgres.coordination import NOW, PostgresCoordination
 from bot.store.postgres.schema import MIGRATIONS
 from bot.store.rows import (

@@ -12,8 +12,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+from bot.coordination import Hold, Holdings, Instance
 from bot.store import PendingTurn
-from bot.store.coordination import Hold, Holdings, Instance
 from bot.store.rows import PENDING_COLUMNS, pending_turns_from_rows
 from bot.store.sqlite.connection import Database, lastrowid, rows
 
@@ -58,6 +58,8 @@ class SqliteCoordination:
 
         def clean(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM holds WHERE run != ?", (self._instance.run,))
+            # Groups nobody will take: their waiters ended with the process that gathered them.
+            db.execute("DELETE FROM gathered")
 
         await self._db.write(clean)
 

@@ -239,7 +239,7 @@ def _migration_5(db: sqlite3.Connection, upgrading: bool) -> None:
 
 
 def _migration_6(db: sqlite3.Connection, upgrading: bool) -> None:
-    """Coordination (`bot.store.coordination`): the run serving each user turn, the holds of
+    """Coordination (`bot.coordination`): the run serving each user turn, the holds of
     running steps on limits, shared marks, and album items being gathered."""
     db.execute("ALTER TABLE turns ADD COLUMN run TEXT")
     db.execute(

@@ -17,10 +17,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bot.coordination import Instance
 from bot.lineage import ImageRef, Part, Role, Turn, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import PendingTurn, Reference, Store, UsageTotals
-from bot.store.coordination import Instance
 from bot.store.rows import (
     PENDING_COLUMNS,
     TURN_COLUMNS,

@@ -27,7 +27,7 @@ def insert_turn(
 ) -> int:
     """Insert a turn and its parts (inside the caller's transaction); return its id.
 
-    `run` names the run serving a user turn (`bot.store.coordination.Instance`)."""
+    `run` names the run serving a user turn (`bot.coordination.Instance`)."""
     cur = db.execute(
         "INSERT INTO turns (lineage_id, parent_id, role, author_id, status, model,"
         " created_at, locale, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
