@@ -69,6 +69,8 @@ class RecordedRequest:
     chunks: list[Any] = field(default_factory=list)
     chunk_times: list[float] = field(default_factory=list)
     disconnected_after: float | None = None
+    arrived_at: float = 0.0  # the fake's loop time when the request arrived
+    answered_at: float | None = None  # ... and when its answer was complete
 
     @property
     def streamed(self) -> bool:

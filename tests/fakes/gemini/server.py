@@ -249,12 +249,14 @@ class GeminiFake(AnswerStreaming):
             contents=contents,
             generation_config=gen_config if isinstance(gen_config, dict) else None,
             tools=tools if isinstance(tools, list) else None,
+            arrived_at=arrived,
         )
         index = len(self.requests)
         self._log.record(rec)
 
         watch = ClientWatch(request, rec, arrived, self._log)
         response = await self._respond(rec, index, bad_json, request, watch)
+        rec.answered_at = asyncio.get_running_loop().time()
         if response is None:  # the client left or the fake dropped it: nobody will read this
             return web.Response(status=499, text="client gone", content_type="text/plain")
         if isinstance(response, web.Response):
