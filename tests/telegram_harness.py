@@ -62,7 +62,7 @@ class RunningBot:
         """
 
         def answer() -> Call | None:
-            return next((c for c in self.tg.calls_of(method) if self._answers(c, message)), None)
+            return next((c for c in self.tg.calls_of(method) if is_answer(c, message)), None)
 
         call = await self.tg.wait_for(answer, timeout=15)
         if linked if linked is not None else method == "sendPhoto":
@@ -76,17 +76,6 @@ class RunningBot:
             # The store has no change feed: poll it, bounded by the timeout above.
             while not await self.engine.is_linked(chat, str(posted["message_id"])):  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
-
-    @staticmethod
-    def _answers(call: Call, message: dict[str, Any]) -> bool:
-        reply = call.params.get("reply_parameters") or {}
-        rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
-        return (
-            call.ok
-            and str(call.params.get("chat_id")) == str(message["chat"]["id"])
-            and reply.get("message_id") == message["message_id"]
-            and [b["text"] for row in rows for b in row] != ["Stop"]
-        )
 
     def posted(self, call: Call) -> dict[str, Any]:
         """The message the bot created with `call` (its result)."""
@@ -114,3 +103,16 @@ async def running_bot(
         finally:
             stop.set()
             await asyncio.wait_for(task, timeout=15)
+
+
+def is_answer(call: Call, message: dict[str, Any]) -> bool:
+    """Whether `call` answered `message`: a reply to it that is no status message (a queue
+    position or a draft carries only Stop)."""
+    reply = call.params.get("reply_parameters") or {}
+    rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
+    return (
+        call.ok
+        and str(call.params.get("chat_id")) == str(message["chat"]["id"])
+        and reply.get("message_id") == message["message_id"]
+        and [b["text"] for row in rows for b in row] != ["Stop"]
+    )

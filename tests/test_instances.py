@@ -26,6 +26,7 @@ from tests.fakes.balancer import RoundRobin
 from tests.fakes.gemini import GeminiFake, RecordedRequest, Reply
 from tests.fakes.telegram import Call, TelegramFake
 from tests.postgres_server import new_database
+from tests.telegram_harness import is_answer
 
 ROOT = Path(__file__).parent.parent
 HOOK_PATH = "/tg-hook"
@@ -164,18 +165,6 @@ async def two_instances(
         finally:
             for instance in pair.instances:
                 instance.stop()
-
-
-def is_answer(call: Call, message: dict[str, Any]) -> bool:
-    """A reply to `message` that is no status message (those carry only Stop)."""
-    reply = call.params.get("reply_parameters") or {}
-    rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
-    return (
-        call.ok
-        and str(call.params.get("chat_id")) == str(message["chat"]["id"])
-        and reply.get("message_id") == message["message_id"]
-        and [b["text"] for row in rows for b in row] != ["Stop"]
-    )
 
 
 def answers(tg: TelegramFake, message: dict[str, Any]) -> list[Call]:
