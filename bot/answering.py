@@ -68,7 +68,7 @@ class Answering:
         self._actions = actions
         self._caps = caps
         self._budget_bytes = context_budget_bytes
-        self.running = RunningCalls()
+        self.running = RunningCalls(store.coordination)
         self._pacer = StatusPacer()
         self._drafts = DraftEncoder()
 

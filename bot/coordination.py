@@ -73,6 +73,10 @@ class Coordination(Protocol):
     def instance(self) -> Instance:
         """Who this process is."""
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may share the store (else every step runs here)."""
+
     def alive(self) -> AbstractAsyncContextManager[None]:
         """Hold this instance's name while the block runs.
 
@@ -94,6 +98,9 @@ class Coordination(Protocol):
 
     async def set_mark(self, name: str, value: str | None) -> None:
         """Set `name` (None removes it)."""
+
+    async def marks(self, names: Sequence[str]) -> dict[str, str]:
+        """The values set for those of `names` that are set."""
 
     async def hold(self, hold: Hold, since: float, admit: Callable[[Holdings], None]) -> int:
         """Hold `hold` if `admit` lets it, in one atomic step; return the hold's id.

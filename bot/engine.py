@@ -48,6 +48,7 @@ from bot.reference_desk import ReferenceDesk
 from bot.references import References, mentions, reference_parts
 from bot.region_edits import Region, region_of, region_parts, whole_image_of
 from bot.request import Author, ChatKey, EditRequest, GenerationOptions, ImageSource
+from bot.running import stop_mark
 from bot.standard_actions import FORGET, STANDARD_ACTIONS
 from bot.store import Store
 
@@ -552,15 +553,23 @@ class Engine:
         platform, only when needed). The step itself then posts "Stopped." with Retry.
         """
         calls = self._answering.running.find(turn_id, chat)
-        if not calls:
-            known = await self._own_user_turn(chat, turn_id) is not None
-            return "stop_too_late" if known else "unknown_result"
+        coordination = self._store.coordination
+        if calls:
+            asker = calls[0].author_id
+        else:
+            turn = await self._own_user_turn(chat, turn_id)
+            if turn is None:
+                return "unknown_result"
+            # Pending, and the store shared: another instance runs it (or ran it and died).
+            if turn.status is not TurnStatus.PENDING or not coordination.shared:
+                return "stop_too_late"
+            asker = turn.author_id
         if not (
-            calls[0].author_id == author.user_id
-            or self._access.is_admin(chat, author)
-            or await chat_admin()
+            asker == author.user_id or self._access.is_admin(chat, author) or await chat_admin()
         ):
             return "stop_not_yours"
+        if not calls:
+            await coordination.set_mark(stop_mark(turn_id), author.user_id)
         for call in calls:
             call.stop()
         return None

@@ -144,6 +144,9 @@ async def test_exclusive_sections_and_marks(open_store: Opener) -> None:
         await coordination.set_mark("m", "1")
         await coordination.set_mark("m", "2")
         assert await coordination.mark("m") == "2"
+        await coordination.set_mark("n", "3")
+        assert await coordination.marks(["m", "n", "unset"]) == {"m": "2", "n": "3"}
+        assert await coordination.marks([]) == {}
         await coordination.set_mark("m", None)
         assert await coordination.mark("m") is None
 

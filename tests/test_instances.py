@@ -26,7 +26,7 @@ from tests.fakes.balancer import RoundRobin
 from tests.fakes.gemini import GeminiFake, RecordedRequest, Reply
 from tests.fakes.telegram import Call, TelegramFake
 from tests.postgres_server import new_database
-from tests.telegram_harness import is_answer
+from tests.telegram_harness import button, is_answer
 
 ROOT = Path(__file__).parent.parent
 HOOK_PATH = "/tg-hook"
@@ -110,9 +110,11 @@ class Pair:
 def write_config(
     path: Path, gemini: GeminiFake, tg: TelegramFake, url: str, port: int, hook: str, limits: str
 ) -> None:
+    model = 'model = "gemini-3.1-flash-image"' if gemini.gemini3 else ""  # it thinks, drafts
     path.write_text(
         f"""
 [gemini]
+{model}
 api_key = "test-key-123"
 base_url = "{gemini.base_url}"
 timeout_s = 60
@@ -344,3 +346,28 @@ async def test_kill_9_of_one_instance_the_other_serves_and_the_restart_announces
                 assert (await answer_to(tg, served)).method == "sendPhoto"
             assert len(answers(tg, cut)) == 1
             assert len(tg.calls_of("setWebhook")) == 1
+
+
+async def test_stop_pressed_on_the_other_instance_stops_the_call(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with (
+        GeminiFake(gemini3=True) as gemini,
+        two_instances(tmp_path, postgres_url, gemini=gemini) as pair,
+    ):
+        tg, balancer = pair.tg, pair.balancer
+        with logs_on_failure(pair):
+            gemini.script(Reply.thinking(draft_at=(0.0,), hold=True))
+            alice = tg.user(1, "Alice")
+            chat = tg.private_chat(alice)
+            sent = tg.send_user_message(chat, alice, photo=photo(), caption="add a hat")
+            draft_call = await tg.wait_for_call("sendPhoto", timeout=30)
+            draft = draft_call.response
+            running_on = next(b for b, n in balancer.counts.items() if n == 1)
+            tg.press_button(chat, alice, draft, button(draft, "Stop"))
+            stopped = await answer_to(tg, sent)
+            assert stopped.params["text"] == "Stopped."
+            # The press reached the other instance, which asked the runner through the store.
+            assert all(n == 1 for n in balancer.counts.values())
+            assert balancer.counts[running_on] == 1
+            await gemini.wait_for(lambda: gemini.requests[0].disconnected_after is not None)

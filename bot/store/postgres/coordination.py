@@ -68,6 +68,10 @@ class PostgresCoordination:
     def instance(self) -> Instance:
         return self._instance
 
+    @property
+    def shared(self) -> bool:
+        return True
+
     @asynccontextmanager
     async def alive(self) -> AsyncIterator[None]:
         conn = await self._take_name()
@@ -159,6 +163,13 @@ class PostgresCoordination:
                 "SELECT value FROM marks WHERE name = $1", name
             )
         return value
+
+    async def marks(self, names: Sequence[str]) -> dict[str, str]:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetch(
+                "SELECT name, value FROM marks WHERE name = ANY($1::text[])", list(names)
+            )
+        return {r["name"]: r["value"] for r in found}
 
     async def set_mark(self, name: str, value: str | None) -> None:
         async with self._pool.acquire() as conn:

@@ -53,6 +53,10 @@ class SqliteCoordination:
     def instance(self) -> Instance:
         return self._instance
 
+    @property
+    def shared(self) -> bool:
+        return False
+
     async def start(self) -> None:
         """Drop what runs before this one held: none of them is running any more."""
 
@@ -90,6 +94,17 @@ class SqliteCoordination:
             lambda db: rows(db, "SELECT value FROM marks WHERE name = ?", (name,))
         )
         return str(found[0][0]) if found else None
+
+    async def marks(self, names: Sequence[str]) -> dict[str, str]:
+        wanted = list(names)
+        found = await self._db.run(
+            lambda db: rows(
+                db,
+                f"SELECT name, value FROM marks WHERE name IN ({','.join('?' * len(wanted))})",
+                tuple(wanted),
+            )
+        )
+        return {str(r[0]): str(r[1]) for r in found}
 
     async def set_mark(self, name: str, value: str | None) -> None:
         def write(db: sqlite3.Connection) -> None:
