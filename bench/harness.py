@@ -397,12 +397,13 @@ async def wait_webhooks(
     fakes: Fakes,
     timeout: float = 60,  # noqa: ASYNC109
 ) -> None:
-    """Wait until every bot (webhook mode) set its webhook, so each one is listening."""
+    """Wait until every bot (webhook mode) is listening: each asks getWebhookInfo once its
+    receiver is up, and the first of them sets the webhook (the others find it set)."""
     since = min(b.t_spawn for b in bots)
-    found = await fakes.first_poll(since, timeout, method="setWebhook", count=len(bots))
+    found = await fakes.first_poll(since, timeout, method="getWebhookInfo", count=len(bots))
     if found is None:
         exits = ", ".join(str(b.process.returncode) for b in bots)
-        raise RuntimeError(f"not all bots set their webhook within {timeout}s (exits: {exits})")
+        raise RuntimeError(f"not all bots checked the webhook within {timeout}s (exits: {exits})")
 
 
 async def _end(process: asyncio.subprocess.Process, *, close_stdin: bool) -> int | None:

@@ -103,7 +103,7 @@ class StorageSettings:
     backend: str = "sqlite"  # or "postgresql"
     database_url: str = ""  # postgresql://user:password@host/db (a secret: it holds one)
     pool_size: int = 10  # PostgreSQL connections per instance
-    instance: str = ""  # this process's name among those sharing the database; "" = host name
+    instance: str = ""  # this process's name among those sharing the database; "" = host:pid
 
 
 @dataclass(frozen=True, slots=True)

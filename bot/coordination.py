@@ -5,14 +5,16 @@ so the answers are simple; on PostgreSQL they are made with transactions, row lo
 advisory locks, and no process trusts another's memory. Every implementation passes
 `tests/test_coordination_contract.py`.
 
-Each process is an *instance*: a `name` (stable across restarts, unique among the running
-ones: `[storage] instance`, the host name by default) and a `run` token (new at every start).
-A user turn records the run that serves it, so after a crash the turns of a run that is gone
-are found and announced, once, by whichever instance claims them first.
+Each process is an *instance*: a `name` (unique among the running ones: `[storage] instance`,
+else host and process id) and a `run` token (new at every start). A user turn records the run
+that serves it, so after a crash the turns of a run that is gone (nobody holds its name, or a
+new run does) are found and announced, once, by whichever instance claims them first: the
+restarted process at its start, or a peer's periodic sweep.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 from collections.abc import Callable, Sequence
@@ -29,7 +31,9 @@ __all__ = ["Coordination", "Hold", "Holdings", "Instance"]
 class Instance:
     """This process: its stable name and the token of this run."""
 
-    name: str = field(default_factory=socket.gethostname)
+    # Unique by default: host and process. A fixed name (`[storage] instance`) only adds that
+    # a second process given it waits for the first, never taking its steps for interrupted.
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     run: str = field(default_factory=lambda: secrets.token_hex(8))
 
 
