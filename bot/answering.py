@@ -22,6 +22,7 @@ from bot.errors import ModelError
 from bot.explain import failure_for
 from bot.limits import ModelGate
 from bot.lineage import ContextBudget, ContextTurn, ImageRef, Part, Turn, TurnStatus, plan_context
+from bot.metrics import Metrics
 from bot.model import GenerationSettings, ImageLoader, ModelAnswer, OnThought
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.progress import DraftEncoder, StatusPacer, StepStatus
@@ -61,6 +62,7 @@ class Answering:
         actions: ActionRegistry,
         caps: Callable[[str], ModelCapabilities],
         context_budget_bytes: int,
+        metrics: Metrics,
     ) -> None:
         self._store = store
         self._model = model
@@ -68,6 +70,7 @@ class Answering:
         self._actions = actions
         self._caps = caps
         self._budget_bytes = context_budget_bytes
+        self._metrics = metrics
         self.running = RunningCalls(store.coordination)
         self._pacer = StatusPacer()
         self._drafts = DraftEncoder()
@@ -114,7 +117,8 @@ class Answering:
         async def call() -> ModelAnswer:
             async with self._gate.slot(status.queued):
                 started[0] = loop.time()  # the model's time, not the queue's
-                return await self._model.generate(plan.turns, load, wanted, on_thought)
+                with self._metrics.model_call():
+                    return await self._model.generate(plan.turns, load, wanted, on_thought)
 
         try:
             answer = await self._stoppable(call, chat, author, user_turn)

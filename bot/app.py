@@ -14,13 +14,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from dataclasses import dataclass
 from functools import partial
 
-from bot.config import Settings, StorageSettings
+from bot.config import ServerSettings, Settings, StorageSettings
 from bot.coordination import Instance
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.limits import AccessPolicy, ModelGate
+from bot.metrics import Metrics, counting
 from bot.model import GeminiImageModel
 from bot.plugins import Adapter, Plugins, discover_plugins
+from bot.server import Connections, OperationsServer
 from bot.store import Store
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
@@ -55,18 +57,23 @@ async def supervise(
     stop: asyncio.Event,
     refusals: list[ConfigError],
     policy: RestartPolicy = RestartPolicy(),
+    connections: Connections | None = None,
 ) -> None:
     """Run an adapter until `stop`; restart it with backoff when it fails.
 
     A `ConfigError` (bad token, a refused intent) is a refusal for good: it goes to `refusals`
     and sets `stop`, so the other adapters shut down cleanly and the process exits.
+    `connections` learns which adapter instance is running, for `/healthz`.
     """
+    connections = connections or Connections([name])
     loop = asyncio.get_running_loop()
     failures = 0
     while not stop.is_set():
         started = loop.time()
         try:
-            await make().run(stop)
+            adapter = make()
+            with connections.running(name, adapter):
+                await adapter.run(stop)
         except ConfigError as exc:
             refusals.append(exc)
             stop.set()
@@ -90,14 +97,36 @@ async def supervise(
             await asyncio.wait_for(stop.wait(), delay)
 
 
+@dataclass(frozen=True, slots=True)
+class EngineParts:
+    """The engine and the parts the operations endpoint watches beside it."""
+
+    engine: Engine
+    store: Store  # counting its failures in `metrics`
+    metrics: Metrics
+
+
 @asynccontextmanager
 async def open_engine(settings: Settings, *, check_model: bool = False) -> AsyncIterator[Engine]:
-    """Build the engine and everything it owns; close them in reverse order.
+    """Build the engine and everything it owns; close them in reverse order."""
+    async with open_engine_parts(settings, check_model=check_model) as parts:
+        yield parts.engine
+
+
+@asynccontextmanager
+async def open_engine_parts(
+    settings: Settings, *, check_model: bool = False
+) -> AsyncIterator[EngineParts]:
+    """Build the engine, its store and its metrics; close them in reverse order.
 
     `check_model` also checks `gemini.model` beside start-up (`run`), on the engine's own
     client: a second one would cost ~100 ms of start-up. Shutdown cancels the check.
     """
-    async with _open_store(settings.storage) as store:
+    metrics = Metrics()
+    async with _open_store(settings.storage) as opened:
+        store = counting(opened, metrics)
+        gate = ModelGate(settings.gemini.max_concurrent_requests)
+        metrics.watch_queue(lambda: gate.waiting)
         model = GeminiImageModel(settings.gemini)
         check = (
             asyncio.create_task(model.check_configured(), name="model-check")
@@ -105,13 +134,10 @@ async def open_engine(settings: Settings, *, check_model: bool = False) -> Async
             else None
         )
         try:
-            yield Engine(
-                settings,
-                store,
-                model,
-                AccessPolicy(settings.access),
-                ModelGate(settings.gemini.max_concurrent_requests),
+            engine = Engine(
+                settings, store, model, AccessPolicy(settings.access), gate, metrics=metrics
             )
+            yield EngineParts(engine, store, metrics)
         finally:
             if check is not None:
                 check.cancel()
@@ -145,6 +171,22 @@ async def sweep_interrupted(engine: Engine, stop: asyncio.Event, every_s: float)
             await engine.sweep_interrupted()
         except Exception:
             log.exception("looking for interrupted steps failed; trying again later")
+
+
+@asynccontextmanager
+async def _serving_operations(
+    server: ServerSettings, parts: EngineParts, connections: Connections
+) -> AsyncIterator[None]:
+    """Serve `/healthz` and `/metrics` while the block runs, when `[server]` enables them."""
+    if not server.enabled:
+        yield
+        return
+    operations = OperationsServer(parts.store, parts.metrics, connections)
+    await operations.start(server.listen, server.port)
+    try:
+        yield
+    finally:
+        await operations.aclose()
 
 
 async def enforce_retention(
@@ -183,13 +225,18 @@ async def run_bot(
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     refusals: list[ConfigError] = []
-    async with open_engine(settings, check_model=True) as engine:
+    connections = Connections(plugin.name for plugin in enabled)
+    async with (
+        open_engine_parts(settings, check_model=True) as parts,
+        _serving_operations(settings.server, parts, connections),
+    ):
+        engine = parts.engine
         log.info("starting %s", ", ".join(plugin.name for plugin in enabled))
         async with asyncio.TaskGroup() as group:
             for plugin in enabled:
                 make = partial(plugin.create, engine, settings)
                 group.create_task(
-                    supervise(plugin.name, make, stop, refusals, restart),
+                    supervise(plugin.name, make, stop, refusals, restart, connections),
                     name=f"adapter-{plugin.name}",
                 )
             group.create_task(

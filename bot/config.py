@@ -1,7 +1,7 @@
 """Read config.toml and the environment once into frozen, validated settings.
 
-The core reads its own sections (gemini, storage, access, limits, logging); every other section
-belongs to the adapter plugin of that name, which parses it with a `Section` reader (see
+The core reads its own sections (`CORE_SECTIONS`: gemini, storage, server ...); every other
+section belongs to the adapter plugin of that name, which parses it with a `Section` reader (see
 `bot.plugins`). Secrets may come from the file or the environment; the environment wins. Every
 unknown section, unknown key and wrong value stops start-up with a `ConfigError` naming it.
 """
@@ -32,6 +32,7 @@ CORE_SECTIONS = (
     "prices",
     "references",
     "styles",
+    "server",
 )
 
 
@@ -107,6 +108,18 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The health and metrics endpoint (`/healthz`, `/metrics`); off while `port` is 0."""
+
+    listen: str = "127.0.0.1"  # loopback: metrics are not for the public internet
+    port: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.port > 0
+
+
+@dataclass(frozen=True, slots=True)
 class AccessSettings:
     """Who may use the bot; empty lists mean no restriction."""
 
@@ -179,6 +192,7 @@ class Settings:
     references: ReferenceSettings = field(default_factory=ReferenceSettings)
     # `[[styles]]`: replace built-in styles of the same name, add new ones.
     styles: tuple[StyleSettings, ...] = ()
+    server: ServerSettings = field(default_factory=ServerSettings)
     log_level: str = "INFO"
     plugins: Mapping[str, PluginConfig] = field(default_factory=dict)  # by section name
 
@@ -395,6 +409,7 @@ def parse_settings(
     )
     rf.finish()
     styles = _styles(raw.get("styles", []))
+    server = _server(raw.get("server", {}))
 
     lg = Section("logging", raw.get("logging", {}))
     level = lg.string("level", "INFO").upper()
@@ -417,6 +432,7 @@ def parse_settings(
         prices=prices,
         references=references,
         styles=styles,
+        server=server,
         log_level=level,
         plugins=configs,
     )
@@ -443,6 +459,21 @@ def _prices(table: object) -> dict[str, ModelPrice]:
             tuple((str(size), float(usd)) for size, usd in images.items()),
         )
     return prices
+
+
+def _server(table: object) -> ServerSettings:
+    """`[server]`: `listen` and `port` of /healthz and /metrics (port 0 or absent: off)."""
+    section = Section("server", table)
+    server = ServerSettings(
+        listen=section.string("listen", "127.0.0.1").strip(),
+        port=section.integer("port", 0),
+    )
+    section.finish()
+    if server.port > 65535:
+        raise ConfigError("server.port", f"must be at most 65535, got {server.port}")
+    if server.enabled and not server.listen:
+        raise ConfigError("server.listen", "needs an address to bind, e.g. 0.0.0.0")
+    return server
 
 
 def _styles(entries: object) -> tuple[StyleSettings, ...]:

@@ -41,6 +41,7 @@ from bot.lineage import (
     TurnStatus,
     UsageRecord,
 )
+from bot.metrics import Metrics
 from bot.model import GenerationSettings
 from bot.outcome import Failure, FailureKind, Outcome, ResultImage, Success
 from bot.quotas import Quotas, QuotaStatus
@@ -75,8 +76,10 @@ class Engine:
         access: AccessPolicy,
         gate: ModelGate,
         actions: ActionRegistry | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics if metrics is not None else Metrics()
         self._store = store
         self._model = model
         self._access = access
@@ -103,6 +106,7 @@ class Engine:
             self._actions,
             self._chat_settings.caps,
             int(settings.gemini.context_budget_mb * 1024 * 1024),
+            self._metrics,
         )
         self._boards = Boards(store)
         self._storyboards = Storyboards(self._boards)
@@ -162,8 +166,9 @@ class Engine:
             raise AccessDenied(author.user_id)
         caps = self._chat_settings.caps(wanted.model)
         cost = caps.estimated_cost(0, images, wanted.image_size)  # input tokens come later
-        async with self._quotas.reserve(chat, author, images=images, cost=cost):
-            yield
+        with self._metrics.step():
+            async with self._quotas.reserve(chat, author, images=images, cost=cost):
+                yield
 
     async def _handle_reserved(
         self,
@@ -764,6 +769,7 @@ class Engine:
     async def _deliver(
         self, chat: ChatKey, outbox: Outbox, outcome: Outcome, locale: str | None
     ) -> Outcome:
+        self._metrics.step_ended(outcome)  # before posting: the step ended, whatever the chat
         return await self._delivery.post(chat, outbox, outcome, locale)
 
     async def _fail(

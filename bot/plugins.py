@@ -41,6 +41,12 @@ class Adapter(Protocol):
         unless the platform refuses us for good (bad token), in which case it raises
         `ConfigError` naming the key to fix; any other exception is restarted with backoff."""
 
+    @property
+    def connected(self) -> bool:
+        """Whether it is serving now: logged in and receiving the platform's events (a
+        webhook server up, a poll or gateway without a current network error). False before
+        `run` got that far and after it ended. `/healthz` reports it; MUST be cheap."""
+
 
 @runtime_checkable
 class AdapterPlugin(Protocol):

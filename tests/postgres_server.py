@@ -14,13 +14,14 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+
+from tests.fakes.loopback import free_port
 
 
 def binaries() -> Path:
@@ -38,15 +39,55 @@ def binaries() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+class PostgresServer:
+    """A server in its own folder; `stop` and `start` keep its data and its port."""
+
+    def __init__(self, bin_dir: Path, root: Path, user: str | None) -> None:
+        self._bin_dir = bin_dir
+        self._root = root
+        self._user = user
+        self._data = root / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        env = {**os.environ, "LC_ALL": "C"}
+        subprocess.run(
+            args, check=True, capture_output=True, env=env, user=self._user, cwd=self._root
+        )
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._run(str(self._bin_dir / "pg_ctl"), "-D", str(self._data), *args)
+
+    def init(self) -> None:
+        """Create the cluster."""
+        self._run(
+            str(self._bin_dir / "initdb"),
+            "-D",
+            str(self._data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        )
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._pg_ctl("-o", options, "-l", str(self._root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        """Stop it at once (clients see their connections end) and wait until it is down."""
+        self._pg_ctl("-m", "immediate", "-w", "stop")
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Run a throwaway server; yield the URL of its `postgres` database."""
+def running_postgres() -> Iterator[PostgresServer]:
+    """Run a throwaway server (it may be stopped and started again); remove it afterwards."""
     bin_dir = binaries()
     root = Path(tempfile.mkdtemp(prefix="bananabot-pg-"))
     user: str | None = None
@@ -67,44 +108,24 @@ def postgres_server() -> Iterator[str]:
             if libs.is_dir():
                 shutil.copytree(libs, site / libs.name, symlinks=True)
             bin_dir = site / package.name / "pginstall" / "bin"
-    data, port = root / "data", _free_port()
-    env = {**os.environ, "LC_ALL": "C"}
-
-    def run(*args: str) -> None:
-        subprocess.run(args, check=True, capture_output=True, env=env, user=user, cwd=root)
-
+    server = PostgresServer(bin_dir, root, user)
     try:
-        run(
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        )
-        options = (
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        run(
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(root / "log"),
-            "-w",
-            "start",
-        )
+        server.init()
+        server.start()
         try:
-            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            yield server
         finally:
-            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            with contextlib.suppress(subprocess.CalledProcessError):  # stopped by the test
+                server.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Run a throwaway server; yield the URL of its `postgres` database."""
+    with running_postgres() as server:
+        yield server.url
 
 
 _databases = itertools.count(1)

@@ -119,6 +119,7 @@ class FlakyAdapter:
     def __init__(self) -> None:
         self.runs = 0
         self.crash = asyncio.Event()
+        self.connected = True
 
     async def run(self, stop: asyncio.Event) -> None:
         self.runs += 1
@@ -137,6 +138,7 @@ class EchoAdapter:
 
     def __init__(self) -> None:
         self.runs = 0
+        self.connected = True
         self.inbox: asyncio.Queue[str] = asyncio.Queue()
         self.answered: list[str] = []
 

@@ -120,6 +120,15 @@ async def test_an_image_never_put_cannot_be_read(store: Store) -> None:
         await store.read_image(ImageRef("0" * 64, "image/png", 3))
 
 
+async def test_the_store_answers_a_ping_and_counts_each_image_once(store: Store) -> None:
+    await store.ping()
+    assert await store.count_images() == 0
+    await store.put_image(b"one", "image/png")
+    await store.put_image(b"one", "image/png")  # the same bytes: still one image
+    await store.put_image(b"two", "image/jpeg")
+    assert await store.count_images() == 2
+
+
 async def test_a_user_turn_comes_back_with_its_parts_in_order(store: Store) -> None:
     photo = await store.put_image(b"photo", "image/jpeg")
     sketch = await store.put_image(b"sketch", "image/png")

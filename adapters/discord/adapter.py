@@ -91,6 +91,18 @@ class DiscordAdapter:
         self._shutdown_grace = shutdown_grace
         self.ready = asyncio.Event()
         """Set once connected and the guilds are known (tests wait on it)."""
+        self._running: discord.Client | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Ready, and the gateway connection is open (not closed, not reconnecting)."""
+        client = self._running
+        if client is None or not self.ready.is_set() or client.is_closed():
+            return False
+        if isinstance(client, discord.AutoShardedClient):
+            return all(not shard.is_closed() for shard in client.shards.values())
+        # discord.py keeps the last socket in `ws` while it reconnects: check it is open.
+        return client.ws is not None and client.ws.open
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set; raise `ConfigError` when Discord refuses us for good."""
@@ -98,6 +110,7 @@ class DiscordAdapter:
             log.warning(WITHOUT_CONTENT)
         guard = Guard()
         client = self._client(guard)
+        self._running = client
         with discord_endpoints(self._settings):
             try:
                 async with client:
@@ -115,6 +128,7 @@ class DiscordAdapter:
                 raise ConfigError("discord.shard_count", SHARDING_REQUIRED) from exc
             finally:
                 self.ready.clear()
+                self._running = None
         log.info("Discord adapter stopped")
 
     def _client(self, guard: Guard) -> BananaClient:

@@ -111,6 +111,7 @@ class TelegramAdapter:
         if settings.mode == "webhook":
             builder = builder.updater(None)  # WebhookReceiver fills the update queue instead
         self._app: Application = builder.build()  # type: ignore[type-arg]
+        self._bot = bot
         self._app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self._app.add_handler(CallbackQueryHandler(self._on_callback))
         self._app.add_error_handler(self._on_error)
@@ -129,6 +130,17 @@ class TelegramAdapter:
     def application(self) -> Application:  # type: ignore[type-arg]
         return self._app
 
+    @property
+    def connected(self) -> bool:
+        """Receiving updates: the webhook server is up, or polling runs and its last
+        getUpdates was answered."""
+        if not self.ready.is_set():
+            return False
+        if self._settings.mode == "webhook":
+            return True  # `ready` is set only while the receiver listens
+        updater = self._app.updater
+        return updater is not None and updater.running and not self._bot.polling_failed
+
     # lifecycle --------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -136,10 +148,13 @@ class TelegramAdapter:
         try:
             await self._serve(stop)
         except InvalidToken as exc:
-            # PTB skips the bot's shutdown when initialize() failed: close its HTTP clients.
-            await self._app.bot.shutdown()
             # A refusal for good: the supervisor in bot.app stops instead of retrying.
             raise ConfigError("telegram.token", TOKEN_REFUSED) from exc
+        finally:
+            # PTB skips the bot's shutdown when initialize() failed (a bad token, Telegram out
+            # of reach): close its HTTP clients, or each restart leaks their connections.
+            # After a clean run the bot is shut down already and this does nothing.
+            await self._app.bot.shutdown()
 
     async def _serve(self, stop: asyncio.Event) -> None:
         async with self._app:
@@ -161,7 +176,10 @@ class TelegramAdapter:
                 async with self._receiving():
                     await self._announce_interrupted()
                     self.ready.set()
-                    await stop.wait()
+                    try:
+                        await stop.wait()
+                    finally:
+                        self.ready.clear()  # before the receiver stops: see `connected`
             finally:
                 await self._albums.aclose()
                 await self._actions.aclose()

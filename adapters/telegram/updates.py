@@ -90,9 +90,13 @@ def describe(data: object) -> str:
 
 
 class TolerantBot(ExtBot[None]):
-    """PTB's bot, except that `get_updates` reads each update on its own (see the module)."""
+    """PTB's bot, except that `get_updates` reads each update on its own (see the module).
 
-    __slots__ = ("_updates_request",)
+    It also remembers whether the last getUpdates failed (`polling_failed`): PTB's polling
+    loop retries network errors quietly, so this is how the adapter knows it is cut off.
+    """
+
+    __slots__ = ("_polling_failed", "_updates_request")
 
     def __init__(
         self,
@@ -111,6 +115,12 @@ class TolerantBot(ExtBot[None]):
             get_updates_request=get_updates_request,
         )
         self._updates_request = get_updates_request
+        self._polling_failed = False  # PTB freezes its objects: only _names may change
+
+    @property
+    def polling_failed(self) -> bool:
+        """Whether the last getUpdates failed (the network, Telegram, a 409 Conflict)."""
+        return self._polling_failed
 
     async def get_updates(
         self,
@@ -139,15 +149,20 @@ class TolerantBot(ExtBot[None]):
             else read_timeout
         )
         poll_s = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else timeout or 0
-        result = await self._post(
-            "getUpdates",
-            data,
-            read_timeout=(base or 0) + poll_s,
-            write_timeout=write_timeout,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
-            api_kwargs=api_kwargs,
-        )
+        try:
+            result = await self._post(
+                "getUpdates",
+                data,
+                read_timeout=(base or 0) + poll_s,
+                write_timeout=write_timeout,
+                connect_timeout=connect_timeout,
+                pool_timeout=pool_timeout,
+                api_kwargs=api_kwargs,
+            )
+        except Exception:
+            self._polling_failed = True
+            raise
+        self._polling_failed = False
         updates = read_batch(result, self)
         for update in updates:
             self.insert_callback_data(update)

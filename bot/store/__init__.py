@@ -91,6 +91,15 @@ class Store(Protocol):
         by `delete_turns`.
         """
 
+    async def ping(self) -> None:
+        """Return once the database answered a trivial query; raise when it cannot.
+
+        For health checks: callers bound it with a timeout of their own.
+        """
+
+    async def count_images(self) -> int:
+        """How many distinct images are kept (for the `images stored` metric)."""
+
     async def add_user_turn(
         self,
         chat: ChatKey,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from aiohttp import web
 
 
@@ -14,3 +16,10 @@ async def serve(
     await runner.setup()
     await web.TCPSite(runner, host, 0).start()
     return runner, int(runner.addresses[0][1])
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a server that must be told its port up front."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -127,6 +127,12 @@ class TinyAdapter:
         self._engine = engine
         self._chat = ChatKey(SECTION, settings.chat)
         self._outbox = TinyOutbox(itertools.count(1))
+        self._serving: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Reading its input."""
+        return self._serving is not None and not self._serving.done()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Answer each line in turn until `stop`; a failure surfaces to the supervisor."""
@@ -137,7 +143,7 @@ class TinyAdapter:
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), pipe
         )
-        serving = asyncio.create_task(self._serve(reader))
+        serving = self._serving = asyncio.create_task(self._serve(reader))
         stopped = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -136,6 +136,16 @@ class PostgresStore:
             )
         return b"".join(bytes(r["data"]) for r in chunks)
 
+    async def ping(self) -> None:
+        """Run a trivial query on a pooled connection (the pool reconnects broken ones)."""
+        async with self._pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def count_images(self) -> int:
+        """Count the images table's rows."""
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM images"))
+
     async def collect_images(self) -> int:
         """Delete images no part or reference uses and no step of any instance holds."""
         async with self._pool.acquire() as conn, conn.transaction():

@@ -125,6 +125,15 @@ class SqliteStore:
         """Read stored image bytes."""
         return await self._images.read(ref.sha256)
 
+    async def ping(self) -> None:
+        """Run a trivial query on the connection's thread."""
+        await self._rows("SELECT 1")
+
+    async def count_images(self) -> int:
+        """Count the images table's rows (each one file)."""
+        ((count,),) = await self._rows("SELECT count(*) FROM images")
+        return int(count)
+
     def image_path(self, ref: ImageRef) -> Path:
         """Where the image file lives (for tools)."""
         return self._images.path(ref.sha256)
