@@ -20,6 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import RestartPolicy, run_bot
 from bot.config import ConfigError, ServerSettings, Settings, parse_settings
 from tests.conftest import photo
+from tests.discord_harness import bot_settings
+from tests.fakes.discord import DiscordFake
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.loopback import free_port
 from tests.fakes.telegram import ApiError, Call, TelegramFake
@@ -180,3 +182,15 @@ async def test_healthz_follows_postgresql_down_and_back_and_the_bot_serves_again
     assert down['bananabot_database_errors_total{operation="ping"}'] >= 1
     assert up['bananabot_steps_total{outcome="success"}'] == 2
     assert up["bananabot_images_stored"] == 4
+
+
+async def test_healthz_follows_the_discord_gateway(
+    tmp_path: Path, gemini: GeminiFake, dc: DiscordFake
+) -> None:
+    async with running(bot_settings(tmp_path / "data", gemini, dc)) as endpoint:
+        up = await endpoint.health_becomes(200)
+        await dc.close()  # Discord goes away: the client's socket closes, reconnects fail
+        down = await endpoint.health_becomes(503)
+    assert up["adapters"] == {"discord": "connected"}
+    assert down["adapters"] == {"discord": "not connected"}
+    assert down["database"] == "ok"
