@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
+from bot.listener import listen_on
 from bot.metrics import Metrics
 from bot.plugins import Adapter
 from bot.store import Store
@@ -79,14 +80,7 @@ class OperationsServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._scrape)
-        runner = web.AppRunner(app, access_log=None)  # probes come every few seconds
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, listen, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        self._runner = await listen_on(app, listen, port)
         log.info("serving /healthz and /metrics on %s:%d", listen, port)
 
     async def aclose(self) -> None:

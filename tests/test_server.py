@@ -149,6 +149,25 @@ async def test_healthz_waits_for_telegram_and_metrics_count_a_step(
     assert errors and not any(errors.values())  # a series per store method called, all zero
 
 
+async def test_healthz_is_503_while_telegram_polling_fails(
+    tmp_path: Path, gemini: GeminiFake
+) -> None:
+    async with (
+        TelegramFake() as tg,
+        running(telegram_settings(tmp_path / "data", gemini, tg)) as endpoint,
+    ):
+        await endpoint.health_becomes(200)
+        tg.fail_next("getUpdates", 502)
+        alice = tg.user(1, "Alice")
+        chat = tg.private_chat(alice)
+        tg.send_user_message(chat, alice, text="/help")  # ends the long poll: the next one fails
+        down = await endpoint.health_becomes(503)  # PTB waits a second before it retries
+        # Connected again once a poll is answered: a message ends the retried long poll.
+        tg.send_user_message(chat, alice, text="/help")
+        await endpoint.health_becomes(200)
+    assert down["adapters"] == {"telegram": "not connected"}
+
+
 async def test_healthz_follows_postgresql_down_and_back_and_the_bot_serves_again(
     tmp_path: Path, gemini: GeminiFake
 ) -> None:
@@ -184,10 +203,14 @@ async def test_healthz_follows_postgresql_down_and_back_and_the_bot_serves_again
     assert up["bananabot_images_stored"] == 4
 
 
+# One shard of two: AutoShardedClient, without discord.py's 5 s between two shards' IDENTIFYs.
+@pytest.mark.parametrize(
+    "sharding", [{}, {"shard_count": 2, "shard_ids": (0,)}], ids=["one client", "sharded"]
+)
 async def test_healthz_follows_the_discord_gateway(
-    tmp_path: Path, gemini: GeminiFake, dc: DiscordFake
+    tmp_path: Path, gemini: GeminiFake, dc: DiscordFake, sharding: dict[str, Any]
 ) -> None:
-    async with running(bot_settings(tmp_path / "data", gemini, dc)) as endpoint:
+    async with running(bot_settings(tmp_path / "data", gemini, dc, **sharding)) as endpoint:
         up = await endpoint.health_becomes(200)
         await dc.close()  # Discord goes away: the client's socket closes, reconnects fail
         down = await endpoint.health_becomes(503)

@@ -133,7 +133,7 @@ class TelegramAdapter:
     @property
     def connected(self) -> bool:
         """Receiving updates: the webhook server is up, or polling runs and its last
-        getUpdates was answered."""
+        getUpdates was answered (after a failure, that is when the next long poll returns)."""
         if not self.ready.is_set():
             return False
         if self._settings.mode == "webhook":

@@ -22,6 +22,7 @@ from telegram.ext import ExtBot
 from adapters.telegram.sending import call
 from adapters.telegram.updates import read_update
 from bot.coordination import Coordination
+from bot.listener import listen_on
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,7 @@ class WebhookReceiver:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(self._path, self._receive)
         app.router.add_post(self._path + "/", self._receive)
-        runner = web.AppRunner(app, access_log=None)  # the path is secret enough to keep out
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, listen, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        self._runner = await listen_on(app, listen, port)
 
     async def aclose(self) -> None:
         """Stop listening."""
