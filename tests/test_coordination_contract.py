@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.coordination import Hold, Holdings, Instance
@@ -15,8 +16,9 @@ from bot.lineage import Part, TurnStatus, UsageRecord
 from bot.request import ChatKey
 from bot.store import Store
 from bot.store.postgres import PostgresStore
+from bot.store.postgres.coordination import INSTANCE_LOCKS
 from bot.store.sqlite import SqliteStore
-from tests.postgres_server import new_database
+from tests.postgres_server import new_database, running_postgres
 
 BACKENDS = ["sqlite", "postgresql"]
 CHAT = ChatKey("test", "c")
@@ -271,3 +273,46 @@ async def test_an_image_another_instance_is_about_to_use_is_not_collected(
         await a.delete_turns([turn.id])
         with pytest.raises(FileNotFoundError):
             await a.read_image(held)
+
+
+async def test_a_live_instance_takes_its_name_again_after_the_database_restarts() -> None:
+    """The session lock that says "alive" dies with its connection; the instance takes it
+    again once the database is back, so a peer never takes its running steps for gone."""
+    with running_postgres() as server:
+        url = await new_database(server.url)
+        async with (
+            PostgresStore.open(url, 4, Instance("a")) as a,
+            PostgresStore.open(url, 4, Instance("b")) as b,
+        ):
+            async with a.coordination.alive():
+                turn = await ask(a)
+                await asyncio.to_thread(server.stop)
+                await asyncio.to_thread(server.start)
+                await wait_for_name_held(url, "a")
+                assert await b.coordination.claim_interrupted("test") == []
+            claimed = await b.coordination.claim_interrupted("test")
+            assert [p.turn_id for p in claimed] == [turn]
+
+
+async def wait_for_name_held(url: str, name: str) -> None:
+    """Until some session holds the instance lock on `name` again."""
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                conn = await asyncpg.connect(url)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                held = await conn.fetchval(
+                    "SELECT count(*) FROM pg_locks l JOIN instances i"
+                    " ON l.objid = hashtext(i.name)::oid AND l.classid = $1::oid"
+                    " WHERE l.locktype = 'advisory' AND l.granted AND i.name = $2",
+                    INSTANCE_LOCKS,
+                    name,
+                )
+            finally:
+                await conn.close()
+            if held:
+                return
+            await asyncio.sleep(0.1)
