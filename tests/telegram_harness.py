@@ -44,6 +44,26 @@ def telegram_settings(
     )
 
 
+def webhook_settings(base: Settings, tg: TelegramFake, port: int, secret: str) -> Settings:
+    """`base` with Telegram in webhook mode, receiving on loopback `port` at /tg-hook."""
+    return dataclasses.replace(
+        base,
+        plugins={
+            **base.plugins,
+            SECTION: TelegramSettings(
+                token=tg.token,
+                api_base_url=tg.api_base_url,
+                file_base_url=tg.file_base_url,
+                mode="webhook",
+                webhook_url=f"http://127.0.0.1:{port}/tg-hook",
+                webhook_listen="127.0.0.1",
+                webhook_port=port,
+                webhook_secret=secret,
+            ),
+        },
+    )
+
+
 @dataclasses.dataclass
 class RunningBot:
     """A started adapter and what it runs on."""

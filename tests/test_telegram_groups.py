@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import socket
 from pathlib import Path
@@ -16,7 +15,7 @@ from bot.app import open_engine
 from tests.conftest import photo
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
-from tests.telegram_harness import running_bot, telegram_settings
+from tests.telegram_harness import running_bot, telegram_settings, webhook_settings
 
 
 async def test_group_commands_mentions_and_replies(tmp_path: Path, gemini: GeminiFake) -> None:
@@ -193,19 +192,7 @@ async def test_webhook_mode_checks_the_secret_token(tmp_path: Path, gemini: Gemi
         chat = tg.private_chat(alice)
         settings = telegram_settings(tmp_path, gemini, tg)
         port = _free_port()
-        settings = dataclasses.replace(
-            settings,
-            plugins={"telegram": TelegramSettings(
-                token=tg.token,
-                api_base_url=tg.api_base_url,
-                file_base_url=tg.file_base_url,
-                mode="webhook",
-                webhook_url=f"http://127.0.0.1:{port}/tg-hook",
-                webhook_listen="127.0.0.1",
-                webhook_port=port,
-                webhook_secret="s3cret-token",
-            )},
-        )
+        settings = webhook_settings(settings, tg, port, "s3cret-token")
         async with open_engine(settings) as engine:
             stop = asyncio.Event()
             adapter = TelegramAdapter(engine, settings.plugin("telegram", TelegramSettings))

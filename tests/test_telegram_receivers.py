@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import socket
 from pathlib import Path
@@ -16,31 +15,13 @@ from bot.app import open_engine
 from bot.config import Settings
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
-from tests.telegram_harness import running_bot, telegram_settings
+from tests.telegram_harness import running_bot, telegram_settings, webhook_settings
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def webhook_settings(base: Settings, tg: TelegramFake, port: int, secret: str) -> Settings:
-    return dataclasses.replace(
-        base,
-        plugins={
-            "telegram": TelegramSettings(
-                token=tg.token,
-                api_base_url=tg.api_base_url,
-                file_base_url=tg.file_base_url,
-                mode="webhook",
-                webhook_url=f"http://127.0.0.1:{port}/tg-hook",
-                webhook_listen="127.0.0.1",
-                webhook_port=port,
-                webhook_secret=secret,
-            )
-        },
-    )
 
 
 async def serve_once(settings: Settings) -> None:

@@ -7,7 +7,6 @@ The payloads are real: Telegram sends them, and the installed PTB 22 raises on t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import socket
 from pathlib import Path
@@ -22,7 +21,7 @@ from bot.app import open_engine
 from tests.conftest import photo
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import Call, FakeChat, FakeUser, TelegramFake
-from tests.telegram_harness import running_bot, telegram_settings
+from tests.telegram_harness import running_bot, telegram_settings, webhook_settings
 
 SECRET_QUESTION = "Where shall we hide the birthday cake?"  # content that must never be logged
 
@@ -177,19 +176,7 @@ async def test_webhook_answers_200_for_an_unreadable_update_and_serves_the_rest(
         chat = tg.private_chat(alice)
         port = _free_port()
         base = telegram_settings(tmp_path, gemini, tg)
-        settings = dataclasses.replace(
-            base,
-            plugins={"telegram": TelegramSettings(
-                token=tg.token,
-                api_base_url=tg.api_base_url,
-                file_base_url=tg.file_base_url,
-                mode="webhook",
-                webhook_url=f"http://127.0.0.1:{port}/tg-hook",
-                webhook_listen="127.0.0.1",
-                webhook_port=port,
-                webhook_secret="s3cret-token",
-            )},
-        )
+        settings = webhook_settings(base, tg, port, "s3cret-token")
         async with open_engine(settings) as engine:
             stop = asyncio.Event()
             adapter = TelegramAdapter(engine, settings.plugin("telegram", TelegramSettings))
