@@ -253,8 +253,12 @@ async def test_200_steps_from_20_users_never_pass_the_in_flight_limit_or_the_quo
 ) -> None:
     quota, users, rounds = 4, 20, (3, 3, 3, 1)
     limits = f"max_inflight_per_user = 2\ndaily_images_per_user = {quota}"
-    async with two_instances(tmp_path, postgres_url, limits=limits) as pair:
-        tg, gemini = pair.tg, pair.gemini
+    # A model second per call: a user's admitted steps surely overlap, testing the limit.
+    async with (
+        GeminiFake(latency=1.0) as gemini,
+        two_instances(tmp_path, postgres_url, limits=limits, gemini=gemini) as pair,
+    ):
+        tg = pair.tg
         with logs_on_failure(pair):
             people = [tg.user(100 + n, f"User{n}") for n in range(users)]
             chats = [tg.private_chat(p) for p in people]
