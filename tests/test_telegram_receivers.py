@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from pathlib import Path
 
 import pytest
 
-from adapters.telegram.adapter import TelegramAdapter
-from adapters.telegram.config import TelegramSettings
-from bot.app import open_engine
 from bot.config import Settings
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.telegram import TelegramFake
@@ -24,17 +20,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def serve_once(settings: Settings) -> None:
+async def serve_once(tg: TelegramFake, settings: Settings) -> None:
     """Start the bot in webhook mode until it receives, then stop it."""
-    async with open_engine(settings) as engine:
-        stop = asyncio.Event()
-        adapter = TelegramAdapter(engine, settings.plugin("telegram", TelegramSettings))
-        task = asyncio.create_task(adapter.run(stop))
-        try:
-            await asyncio.wait_for(adapter.ready.wait(), 15)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 15)
+    async with running_bot(tg, settings):
+        pass
 
 
 async def test_the_webhook_is_set_once_and_again_when_what_was_set_changes(
@@ -43,14 +32,14 @@ async def test_the_webhook_is_set_once_and_again_when_what_was_set_changes(
     async with TelegramFake() as tg:
         port = free_port()
         base = telegram_settings(tmp_path, gemini, tg)
-        await serve_once(webhook_settings(base, tg, port, "secret-1"))
-        await serve_once(webhook_settings(base, tg, port, "secret-1"))  # a restart, or a peer
+        await serve_once(tg, webhook_settings(base, tg, port, "secret-1"))
+        await serve_once(tg, webhook_settings(base, tg, port, "secret-1"))  # a restart, or a peer
         assert len(tg.calls_of("setWebhook")) == 1
-        await serve_once(webhook_settings(base, tg, port, "secret-2"))
+        await serve_once(tg, webhook_settings(base, tg, port, "secret-2"))
         assert len(tg.calls_of("setWebhook")) == 2
         assert tg.webhook_secret_token == "secret-2"
         tg.webhook_url = ""  # deleted meanwhile (a polling run deletes it)
-        await serve_once(webhook_settings(base, tg, port, "secret-2"))
+        await serve_once(tg, webhook_settings(base, tg, port, "secret-2"))
         assert len(tg.calls_of("setWebhook")) == 3
 
 

@@ -67,28 +67,35 @@ def part_rows(turn_id: int, parts: Sequence[Part]) -> list[tuple[Any, ...]]:
     ]
 
 
-def new_turn(
+def user_turn_stored(
     turn_id: int,
     lineage_id: int,
     parent_id: int | None,
-    role: Role,
     author_id: str,
     status: TurnStatus,
     parts: Sequence[Part],
-    model: str | None,
     now: float,
 ) -> Turn:
-    """The `Turn` just inserted, without reading it back."""
+    """The user `Turn` just inserted, without reading it back."""
     return Turn(
-        id=turn_id,
-        lineage_id=lineage_id,
-        parent_id=parent_id,
-        role=role,
-        author_id=author_id,
-        status=status,
-        parts=tuple(parts),
-        model=model,
-        created_at=now,
+        turn_id, lineage_id, parent_id, Role.USER, author_id, status, tuple(parts), None, now
+    )
+
+
+def answer_stored(
+    turn_id: int, user_turn: Turn, model: str, parts: Sequence[Part], now: float
+) -> Turn:
+    """The model `Turn` answering `user_turn` just inserted, without reading it back."""
+    return Turn(
+        turn_id,
+        user_turn.lineage_id,
+        user_turn.id,
+        Role.MODEL,
+        "model",
+        TurnStatus.OK,
+        tuple(parts),
+        model,
+        now,
     )
 
 
@@ -164,3 +171,25 @@ def pending_turns_from_rows(platform: str, found: Sequence[Sequence[Any]]) -> li
         PendingTurn(int(r[0]), ChatKey(platform, r[1]), r[2], r[3], r[4])
         for r in sorted(found, key=lambda r: int(r[0]))
     ]
+
+
+HOLD_MAX_AGE_S = 3600.0  # no step runs this long: an older hold was leaked, not held
+
+
+def holdings_sql(platform: str, user: str, pool: str, since: str, old: str) -> str:
+    """The query of the nine figures `Holdings.of` reads, given each parameter's placeholder
+    in the store's SQL dialect: the ledger since `since`, the holds made after `old`."""
+    user_rows = f"platform = {platform} AND user_id = {user}"
+    pool_rows = f"platform = {platform} AND pool = {pool}"
+    figures = [f"SELECT COUNT(*) FROM holds WHERE {user_rows} AND created_at > {old}"]
+    for rows in (user_rows, pool_rows):
+        figures += [
+            f"SELECT COALESCE(SUM({column}), 0) FROM usage WHERE {rows} AND created_at >= {since}"
+            for column in ("images", "cost_usd")
+        ]
+    for rows in (user_rows, pool_rows):
+        figures += [
+            f"SELECT COALESCE(SUM({column}), 0) FROM holds WHERE {rows} AND created_at > {old}"
+            for column in ("images", "cost_usd")
+        ]
+    return "SELECT " + ", ".join(f"({figure})" for figure in figures)

@@ -20,7 +20,12 @@ import asyncpg
 
 from bot.coordination import Hold, Holdings, Instance
 from bot.store import PendingTurn
-from bot.store.rows import PENDING_COLUMNS, pending_turns_from_rows
+from bot.store.rows import (
+    HOLD_MAX_AGE_S,
+    PENDING_COLUMNS,
+    holdings_sql,
+    pending_turns_from_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,31 +34,11 @@ INSTANCE_LOCKS = 4242010
 EXCLUSIVE_LOCKS = 4242011
 QUOTA_LOCKS = 4242012
 GATHER_LOCKS = 4242013
-HOLD_MAX_AGE_S = 3600.0  # no step runs this long: an older hold was leaked, not held
 GATHERED_MAX_AGE_S = 86400.0  # album items nobody took (every instance that had them died)
 RECONNECT_S = (0.5, 1.0, 2.0, 5.0)  # waits between attempts to take the name again
 
 NOW = "extract(epoch from clock_timestamp())"
-_HOLDINGS_SQL = (
-    "SELECT"
-    " (SELECT count(*) FROM holds WHERE platform = $1 AND user_id = $2 AND created_at > $5),"
-    " (SELECT coalesce(sum(images), 0) FROM usage"
-    "  WHERE platform = $1 AND user_id = $2 AND created_at >= $4),"
-    " (SELECT coalesce(sum(cost_usd), 0) FROM usage"
-    "  WHERE platform = $1 AND user_id = $2 AND created_at >= $4),"
-    " (SELECT coalesce(sum(images), 0) FROM usage"
-    "  WHERE platform = $1 AND pool = $3 AND created_at >= $4),"
-    " (SELECT coalesce(sum(cost_usd), 0) FROM usage"
-    "  WHERE platform = $1 AND pool = $3 AND created_at >= $4),"
-    " (SELECT coalesce(sum(images), 0) FROM holds"
-    "  WHERE platform = $1 AND user_id = $2 AND created_at > $5),"
-    " (SELECT coalesce(sum(cost_usd), 0) FROM holds"
-    "  WHERE platform = $1 AND user_id = $2 AND created_at > $5),"
-    " (SELECT coalesce(sum(images), 0) FROM holds"
-    "  WHERE platform = $1 AND pool = $3 AND created_at > $5),"
-    " (SELECT coalesce(sum(cost_usd), 0) FROM holds"
-    "  WHERE platform = $1 AND pool = $3 AND created_at > $5)"
-)
+_HOLDINGS_SQL = holdings_sql("$1", "$2", "$3", "$4", "$5")
 
 
 class PostgresCoordination:

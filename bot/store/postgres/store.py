@@ -34,7 +34,7 @@ from bot.store.rows import (
     TURN_COLUMNS,
     USAGE_COLUMNS,
     USAGE_RECORD_COLUMNS,
-    new_turn,
+    answer_stored,
     part_rows,
     pending_turns_from_rows,
     reference_row,
@@ -42,6 +42,7 @@ from bot.store.rows import (
     turns_from_rows,
     usage_of,
     usage_row,
+    user_turn_stored,
 )
 
 CHUNK = 1 << 20
@@ -205,9 +206,7 @@ class PostgresStore:
             await _insert_links(conn, chat, message_ids, turn_id)
             await _set_latest(conn, chat, turn_id)
         await self._unpin(_images_of(parts))
-        return Turn(
-            turn_id, lineage_id, parent_id, Role.USER, author_id, status, tuple(parts), None, now
-        )
+        return user_turn_stored(turn_id, lineage_id, parent_id, author_id, status, parts, now)
 
     async def add_model_turn(
         self,
@@ -242,17 +241,13 @@ class PostgresStore:
             marks = ", ".join(f"${n}" for n in range(1, len(row) + 1))
             await conn.execute(f"INSERT INTO usage ({USAGE_COLUMNS}) VALUES ({marks})", *row)
         await self._unpin(_images_of(parts))
-        return new_turn(
-            turn_id,
-            user_turn.lineage_id,
-            user_turn.id,
-            Role.MODEL,
-            "model",
-            TurnStatus.OK,
-            parts,
-            model,
-            now,
-        )
+        return answer_stored(turn_id, user_turn, model, parts, now)
+
+    async def _one_turn(self, sql: str, *params: Any) -> Turn | None:
+        """The turn `sql` (selecting `TURN_COLUMNS`) finds, or None."""
+        async with self._pool.acquire() as conn:
+            turns = await _load_turns(conn, sql, *params)
+        return turns[0] if turns else None
 
     async def set_status(self, turn_id: int, status: TurnStatus, error: str | None = None) -> None:
         async with self._pool.acquire() as conn:
@@ -264,11 +259,7 @@ class PostgresStore:
             )
 
     async def get_turn(self, turn_id: int) -> Turn | None:
-        async with self._pool.acquire() as conn:
-            turns = await _load_turns(
-                conn, f"SELECT {TURN_COLUMNS} FROM turns t WHERE t.id = $1", turn_id
-            )
-        return turns[0] if turns else None
+        return await self._one_turn(f"SELECT {TURN_COLUMNS} FROM turns t WHERE t.id = $1", turn_id)
 
     async def path(self, turn_id: int) -> list[Turn]:
         async with self._pool.acquire() as conn:
@@ -284,14 +275,11 @@ class PostgresStore:
             )
 
     async def latest_answer(self, user_turn_id: int) -> Turn | None:
-        async with self._pool.acquire() as conn:
-            turns = await _load_turns(
-                conn,
-                f"SELECT {TURN_COLUMNS} FROM turns t WHERE t.parent_id = $1"
-                " AND t.role = 'model' ORDER BY t.id DESC LIMIT 1",
-                user_turn_id,
-            )
-        return turns[0] if turns else None
+        return await self._one_turn(
+            f"SELECT {TURN_COLUMNS} FROM turns t WHERE t.parent_id = $1"
+            " AND t.role = 'model' ORDER BY t.id DESC LIMIT 1",
+            user_turn_id,
+        )
 
     async def lineage_chat(self, turn_id: int) -> tuple[str, str] | None:
         async with self._pool.acquire() as conn:
@@ -311,16 +299,13 @@ class PostgresStore:
                 await _insert_links(conn, chat, ids, turn_id)
 
     async def resolve_link(self, chat: ChatKey, message_id: str) -> Turn | None:
-        async with self._pool.acquire() as conn:
-            turns = await _load_turns(
-                conn,
-                f"SELECT {TURN_COLUMNS} FROM links k JOIN turns t ON t.id = k.turn_id"
-                " WHERE k.platform = $1 AND k.chat_id = $2 AND k.message_id = $3",
-                chat.platform,
-                chat.chat_id,
-                message_id,
-            )
-        return turns[0] if turns else None
+        return await self._one_turn(
+            f"SELECT {TURN_COLUMNS} FROM links k JOIN turns t ON t.id = k.turn_id"
+            " WHERE k.platform = $1 AND k.chat_id = $2 AND k.message_id = $3",
+            chat.platform,
+            chat.chat_id,
+            message_id,
+        )
 
     async def message_ids(self, chat: ChatKey, prefix: str = "") -> list[str]:
         async with self._pool.acquire() as conn:
@@ -335,15 +320,12 @@ class PostgresStore:
         return [r["message_id"] for r in found]
 
     async def chat_latest(self, chat: ChatKey) -> Turn | None:
-        async with self._pool.acquire() as conn:
-            turns = await _load_turns(
-                conn,
-                f"SELECT {TURN_COLUMNS} FROM chats c JOIN turns t ON t.id = c.latest_turn_id"
-                " WHERE c.platform = $1 AND c.chat_id = $2",
-                chat.platform,
-                chat.chat_id,
-            )
-        return turns[0] if turns else None
+        return await self._one_turn(
+            f"SELECT {TURN_COLUMNS} FROM chats c JOIN turns t ON t.id = c.latest_turn_id"
+            " WHERE c.platform = $1 AND c.chat_id = $2",
+            chat.platform,
+            chat.chat_id,
+        )
 
     async def clear_latest(self, chat: ChatKey) -> None:
         async with self._pool.acquire() as conn:

@@ -14,31 +14,15 @@ from contextlib import asynccontextmanager
 
 from bot.coordination import Hold, Holdings, Instance
 from bot.store import PendingTurn
-from bot.store.rows import PENDING_COLUMNS, pending_turns_from_rows
+from bot.store.rows import (
+    HOLD_MAX_AGE_S,
+    PENDING_COLUMNS,
+    holdings_sql,
+    pending_turns_from_rows,
+)
 from bot.store.sqlite.connection import Database, lastrowid, rows
 
-HOLD_MAX_AGE_S = 3600.0  # no step runs this long: an older hold was leaked, not held
-
-_HOLDINGS_SQL = (
-    "SELECT"
-    " (SELECT COUNT(*) FROM holds WHERE platform = :p AND user_id = :u AND created_at > :old),"
-    " (SELECT COALESCE(SUM(images), 0) FROM usage"
-    "  WHERE platform = :p AND user_id = :u AND created_at >= :since),"
-    " (SELECT COALESCE(SUM(cost_usd), 0) FROM usage"
-    "  WHERE platform = :p AND user_id = :u AND created_at >= :since),"
-    " (SELECT COALESCE(SUM(images), 0) FROM usage"
-    "  WHERE platform = :p AND pool = :pool AND created_at >= :since),"
-    " (SELECT COALESCE(SUM(cost_usd), 0) FROM usage"
-    "  WHERE platform = :p AND pool = :pool AND created_at >= :since),"
-    " (SELECT COALESCE(SUM(images), 0) FROM holds"
-    "  WHERE platform = :p AND user_id = :u AND created_at > :old),"
-    " (SELECT COALESCE(SUM(cost_usd), 0) FROM holds"
-    "  WHERE platform = :p AND user_id = :u AND created_at > :old),"
-    " (SELECT COALESCE(SUM(images), 0) FROM holds"
-    "  WHERE platform = :p AND pool = :pool AND created_at > :old),"
-    " (SELECT COALESCE(SUM(cost_usd), 0) FROM holds"
-    "  WHERE platform = :p AND pool = :pool AND created_at > :old)"
-)
+_HOLDINGS_SQL = holdings_sql(":p", ":u", ":pool", ":since", ":old")
 
 
 class SqliteCoordination:

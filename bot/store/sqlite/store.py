@@ -26,10 +26,11 @@ from bot.store.rows import (
     TURN_COLUMNS,
     USAGE_COLUMNS,
     USAGE_RECORD_COLUMNS,
-    new_turn,
+    answer_stored,
     pending_turns_from_rows,
     usage_of,
     usage_row,
+    user_turn_stored,
 )
 from bot.store.sqlite import reference_rows
 from bot.store.sqlite.connection import Database, lastrowid, rows
@@ -180,9 +181,7 @@ class SqliteStore:
 
         turn_id, lineage_id = await self._db.write(add)
         self._unpin(_images_of(parts))
-        return new_turn(
-            turn_id, lineage_id, parent_id, Role.USER, author_id, status, parts, None, now
-        )
+        return user_turn_stored(turn_id, lineage_id, parent_id, author_id, status, parts, now)
 
     async def add_model_turn(
         self,
@@ -220,17 +219,7 @@ class SqliteStore:
 
         turn_id = await self._db.write(add)
         self._unpin(_images_of(parts))
-        return new_turn(
-            turn_id,
-            user_turn.lineage_id,
-            user_turn.id,
-            Role.MODEL,
-            "model",
-            TurnStatus.OK,
-            parts,
-            model,
-            now,
-        )
+        return answer_stored(turn_id, user_turn, model, parts, now)
 
     async def set_status(self, turn_id: int, status: TurnStatus, error: str | None = None) -> None:
         """Mark a user turn failed, pending again, or draft."""
