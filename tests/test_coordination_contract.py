@@ -316,3 +316,16 @@ async def wait_for_name_held(url: str, name: str) -> None:
             if held:
                 return
             await asyncio.sleep(0.1)
+
+
+async def test_an_image_put_by_two_steps_stays_held_until_both_stored(open_store: Opener) -> None:
+    async with open_store(Instance("a")) as store:
+        first = await store.put_image(b"twice", "image/png")
+        await store.put_image(b"twice", "image/png")  # a second step of this run, same bytes
+        turn = await store.add_user_turn(CHAT, "alice", None, [Part(image=first)])
+        await store.delete_turns([turn.id])
+        assert await store.read_image(first) == b"twice"  # the second step still holds it
+        turn = await store.add_user_turn(CHAT, "alice", None, [Part(image=first)])
+        await store.delete_turns([turn.id])
+        with pytest.raises(FileNotFoundError):
+            await store.read_image(first)

@@ -143,4 +143,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX gathered_key ON gathered(key);
     """,
+    # 3: image holds count the steps of a run that hold the image (no per-process tally)
+    """
+    ALTER TABLE image_holds ADD COLUMN holds INTEGER NOT NULL DEFAULT 1;
+    """,
 )

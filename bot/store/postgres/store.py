@@ -2,9 +2,9 @@
 
 Each write is one transaction. Images are content-addressed rows with their bytes in 1 MiB
 chunks. Several instances may share the database: an image put and not yet in a turn is held
-by a row in `image_holds` (per run, counted in this process), and image writes take a shared
-advisory lock that a collection takes exclusively, so no instance collects an image another
-is about to use.
+by a row in `image_holds` (per run, counting its steps that hold it, released in the
+transaction that stores the turn), and image writes take a shared advisory lock that a
+collection takes exclusively, so no instance collects an image another is about to use.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import json
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -57,7 +56,6 @@ class PostgresStore:
     def __init__(self, pool: Any, url: str, instance: Instance | None = None) -> None:
         self._pool = pool
         self._coordination = PostgresCoordination(pool, url, instance or Instance())
-        self._pinned: Counter[str] = Counter()  # this run's holds on images, by digest
 
     @classmethod
     @asynccontextmanager
@@ -81,61 +79,60 @@ class PostgresStore:
 
     async def put_image(self, data: bytes, mime_type: str) -> ImageRef:
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-        self._pinned[digest] += 1
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", IMAGE_WRITES)
-                await conn.execute(
-                    "INSERT INTO image_holds (sha256, run, until)"
-                    f" VALUES ($1, $2, {NOW} + $3) ON CONFLICT (sha256, run)"
-                    " DO UPDATE SET until = excluded.until",
-                    digest,
-                    self._coordination.instance.run,
-                    IMAGE_HOLD_S,
-                )
-                await conn.execute(
-                    "INSERT INTO images (sha256, mime_type, size, created_at)"
-                    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    digest,
-                    mime_type,
-                    len(data),
-                    time.time(),
-                )
-                await conn.executemany(
-                    "INSERT INTO image_chunks (sha256, idx, data) VALUES ($1, $2, $3)"
-                    " ON CONFLICT DO NOTHING",
-                    [
-                        (digest, n, data[start : start + CHUNK])
-                        for n, start in enumerate(range(0, len(data), CHUNK))
-                    ],
-                )
-        except BaseException:
-            await self._unpin([digest])
-            raise
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", IMAGE_WRITES)
+            # One more step of this run holds the image until its turn is stored.
+            await conn.execute(
+                "INSERT INTO image_holds (sha256, run, until, holds)"
+                f" VALUES ($1, $2, {NOW} + $3, 1) ON CONFLICT (sha256, run)"
+                " DO UPDATE SET until = excluded.until, holds = image_holds.holds + 1",
+                digest,
+                self._coordination.instance.run,
+                IMAGE_HOLD_S,
+            )
+            await conn.execute(
+                "INSERT INTO images (sha256, mime_type, size, created_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                digest,
+                mime_type,
+                len(data),
+                time.time(),
+            )
+            await conn.executemany(
+                "INSERT INTO image_chunks (sha256, idx, data) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING",
+                [
+                    (digest, n, data[start : start + CHUNK])
+                    for n, start in enumerate(range(0, len(data), CHUNK))
+                ],
+            )
         return ImageRef(digest, mime_type, len(data))
 
-    async def _unpin(self, digests: Iterable[str]) -> None:
-        """Let go of this run's holds on `digests` that no other step of it still needs."""
-        before = set(self._pinned)
-        self._pinned -= Counter(digests)
-        released = list(before - set(self._pinned))
-        if released:
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "DELETE FROM image_holds WHERE run = $1 AND sha256 = ANY($2::text[])",
-                    self._coordination.instance.run,
-                    released,
-                )
+    async def _release_holds(self, conn: Connection, digests: Sequence[str]) -> None:
+        """In the caller's transaction (which stores what uses `digests`): one hold of this run
+        less per use, the row gone with the last one."""
+        if digests:
+            await conn.execute(
+                "WITH used AS (SELECT d, count(*) AS n FROM unnest($2::text[]) d GROUP BY d),"
+                " released AS (DELETE FROM image_holds h USING used"
+                "  WHERE h.run = $1 AND h.sha256 = used.d AND h.holds <= used.n)"
+                " UPDATE image_holds h SET holds = h.holds - used.n FROM used"
+                " WHERE h.run = $1 AND h.sha256 = used.d AND h.holds > used.n",
+                self._coordination.instance.run,
+                list(digests),
+            )
 
     async def read_image(self, ref: ImageRef) -> bytes:
         async with self._pool.acquire() as conn:
-            size = await conn.fetchval("SELECT size FROM images WHERE sha256 = $1", ref.sha256)
-            if size is None:
-                raise FileNotFoundError(ref.sha256)
-            chunks = await conn.fetch(
-                "SELECT data FROM image_chunks WHERE sha256 = $1 ORDER BY idx", ref.sha256
+            # One trip: the image's row (none: not kept) with its chunks, if it has any.
+            found = await conn.fetch(
+                "SELECT c.data FROM images i LEFT JOIN image_chunks c ON c.sha256 = i.sha256"
+                " WHERE i.sha256 = $1 ORDER BY c.idx",
+                ref.sha256,
             )
-        return b"".join(bytes(r["data"]) for r in chunks)
+        if not found:
+            raise FileNotFoundError(ref.sha256)
+        return b"".join(bytes(r["data"]) for r in found if r["data"] is not None)
 
     async def ping(self) -> None:
         """Run a trivial query on a pooled connection (the pool reconnects broken ones)."""
@@ -205,7 +202,7 @@ class PostgresStore:
             )
             await _insert_links(conn, chat, message_ids, turn_id)
             await _set_latest(conn, chat, turn_id)
-        await self._unpin(_images_of(parts))
+            await self._release_holds(conn, _images_of(parts))
         return user_turn_stored(turn_id, lineage_id, parent_id, author_id, status, parts, now)
 
     async def add_model_turn(
@@ -240,7 +237,7 @@ class PostgresStore:
             row = usage_row(chat, author_id, turn_id, usage, now)
             marks = ", ".join(f"${n}" for n in range(1, len(row) + 1))
             await conn.execute(f"INSERT INTO usage ({USAGE_COLUMNS}) VALUES ({marks})", *row)
-        await self._unpin(_images_of(parts))
+            await self._release_holds(conn, _images_of(parts))
         return answer_stored(turn_id, user_turn, model, parts, now)
 
     async def _one_turn(self, sql: str, *params: Any) -> Turn | None:
@@ -465,7 +462,7 @@ class PostgresStore:
                 "INSERT INTO ref_images (ref_id, idx, image_sha256) VALUES ($1, $2, $3)",
                 [(ref_id, n, image.sha256) for n, image in enumerate(reference.images)],
             )
-        await self._unpin(image.sha256 for image in reference.images)
+            await self._release_holds(conn, [image.sha256 for image in reference.images])
         await self.collect_images()
 
     async def references(self, platform: str, scopes: Sequence[str]) -> list[Reference]:
