@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -160,17 +160,28 @@ async def _open_store(storage: StorageSettings) -> AsyncIterator[Store]:
         yield store
 
 
-async def sweep_interrupted(engine: Engine, stop: asyncio.Event, every_s: float) -> None:
-    """Announce, until `stop`, the steps of instances that died (once, by whoever looks first)."""
+async def periodically(
+    job: Callable[[], Awaitable[object]],
+    every_s: float,
+    stop: asyncio.Event,
+    *,
+    what: str,
+    at_once: bool,
+) -> None:
+    """Run `job` every `every_s` until `stop` (the first time at once, or after one wait),
+    logging a failure as `what` and going on."""
+    wait = not at_once
     while not stop.is_set():
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
-        if stop.is_set():
-            return
+        if wait:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+            if stop.is_set():
+                return
+        wait = True
         try:
-            await engine.sweep_interrupted()
+            await job()
         except Exception:
-            log.exception("looking for interrupted steps failed; trying again later")
+            log.exception("%s failed; trying again later", what)
 
 
 @asynccontextmanager
@@ -193,15 +204,13 @@ async def enforce_retention(
     engine: Engine, days: float, stop: asyncio.Event, every_s: float = RETENTION_EVERY_S
 ) -> None:
     """Delete turns and images older than `days` now, then periodically until `stop`."""
-    while not stop.is_set():
-        try:
-            deleted = await engine.purge_older_than(days)
-            if deleted:
-                log.info("retention: %d turns older than %g days deleted", deleted, days)
-        except Exception:
-            log.exception("retention pass failed; trying again later")
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+
+    async def purge() -> None:
+        deleted = await engine.purge_older_than(days)
+        if deleted:
+            log.info("retention: %d turns older than %g days deleted", deleted, days)
+
+    await periodically(purge, every_s, stop, what="retention pass", at_once=True)
 
 
 async def run_bot(
@@ -239,9 +248,15 @@ async def run_bot(
                     supervise(plugin.name, make, stop, refusals, restart, connections),
                     name=f"adapter-{plugin.name}",
                 )
-            group.create_task(
-                sweep_interrupted(engine, stop, SWEEP_EVERY_S), name="sweep-interrupted"
+            # Steps of instances that died: announced once, by whoever looks first.
+            sweep = periodically(
+                engine.sweep_interrupted,
+                SWEEP_EVERY_S,
+                stop,
+                what="looking for interrupted steps",
+                at_once=False,  # each adapter announces at its start
             )
+            group.create_task(sweep, name="sweep-interrupted")
             if settings.storage.retention_days > 0:
                 group.create_task(
                     enforce_retention(engine, settings.storage.retention_days, stop),
